@@ -1,0 +1,22 @@
+"""The contract: pydantic models of the Kafka records and SDK results, and their JSON Schemas."""
+
+from schemas.models import (
+    CustomDataChange,
+    Outcome,
+    OutcomeReason,
+    OutcomeStatus,
+    SourcePosition,
+    utf8_len,
+)
+from schemas.sdk import ConversationOperationResult, ValueCallback
+
+__all__ = [
+    "ConversationOperationResult",
+    "CustomDataChange",
+    "Outcome",
+    "OutcomeReason",
+    "OutcomeStatus",
+    "SourcePosition",
+    "ValueCallback",
+    "utf8_len",
+]

@@ -1,0 +1,64 @@
+"""Settings of the Tencent Cloud Chat REST client, from ``STREAMS_IM_*`` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The IM backend answers within 3 s or times out itself; the client must wait longer than that
+#: so it sees the server's own timeout code instead of guessing.
+SERVER_TIMEOUT_S = 3.0
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine (so plain HTTP to it never crosses a network)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class IMSettings(BaseSettings):
+    """Where and as whom the client calls the IM REST API."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMS_IM_", frozen=True, extra="ignore")
+
+    endpoint: str = Field(
+        default="https://console.tim.qq.com",
+        description="Base URL of the IM REST API (Tencent's regional domain, or an emulator).",
+    )
+    sdkappid: int = Field(gt=0, description="The app's SDKAppID.")
+    admin: str = Field(min_length=1, max_length=128, description="App admin identifier.")
+    secret_key: SecretStr = Field(min_length=1, description="The app's secret key (UserSig).")
+    timeout_s: float = Field(default=5.0, gt=SERVER_TIMEOUT_S, le=60)
+    usersig_ttl_s: int = Field(default=86_400, ge=600, le=180 * 86_400)
+    max_connections: int = Field(default=32, ge=1, le=1024)
+    allow_insecure: bool = Field(
+        default=False, description="Allow plain http:// to a non-loopback endpoint."
+    )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must not carry credentials, a query or a fragment")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _tls_unless_loopback(self) -> IMSettings:
+        parts = urlsplit(self.endpoint)
+        if parts.scheme == "http" and not self.allow_insecure:
+            if not is_loopback_host(parts.hostname or ""):
+                raise ValueError(
+                    "plain http:// is only allowed to a loopback endpoint; use https:// "
+                    "or set STREAMS_IM_ALLOW_INSECURE=true"
+                )
+        return self
