@@ -1,0 +1,107 @@
+"""Outcome records (DESIGN section 3) as plain dicts, serialized once with orjson.
+
+Built as dicts rather than pydantic models because one is made per input event on the hot path;
+tests validate them against :class:`schemas.Outcome`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas import OutcomeReason, OutcomeStatus
+from streams.core.records import Change, Position, Rejection
+from streams.core.window import Decision
+
+
+def outcome(
+    status: OutcomeStatus,
+    source: Position,
+    processed_at: str,
+    *,
+    event_id: str | None,
+    user_id: str | None,
+    conversation_id: str | None,
+    reason: OutcomeReason | None = None,
+    code: int | None = None,
+    info: str | None = None,
+    custom_data: str | None = None,
+    superseded_by: str | None = None,
+    request_id: str | None = None,
+    attempts: int = 0,
+) -> dict[str, Any]:
+    """One outcome record, every field of the contract present."""
+    return {
+        "event_id": event_id,
+        "user_id": user_id,
+        "conversation_id": conversation_id,
+        "status": status.value,
+        "reason": None if reason is None else reason.value,
+        "code": code,
+        "info": info,
+        "custom_data": custom_data,
+        "superseded_by": superseded_by,
+        "request_id": request_id,
+        "attempts": attempts,
+        "processed_at": processed_at,
+        "source": source.as_dict(),
+    }
+
+
+def _ids(change: Change) -> dict[str, Any]:
+    c = change.change
+    return {
+        "event_id": c.event_id,
+        "user_id": c.user_id,
+        "conversation_id": c.conversation_id,
+        "custom_data": c.custom_data,
+    }
+
+
+def for_rejection(rejection: Rejection, processed_at: str) -> dict[str, Any]:
+    """``rejected``: the input was invalid; ``info`` says why."""
+    return outcome(
+        OutcomeStatus.REJECTED,
+        rejection.envelope.source,
+        processed_at,
+        event_id=rejection.event_id,
+        user_id=rejection.user_id,
+        conversation_id=rejection.conversation_id,
+        reason=rejection.reason,
+        info=rejection.info,
+    )
+
+
+def for_decision(decision: Decision, processed_at: str) -> dict[str, Any]:
+    """``superseded`` / ``stale`` / ``duplicate``: decided without calling the SDK."""
+    return outcome(
+        decision.status,
+        decision.change.envelope.source,
+        processed_at,
+        reason=decision.reason,
+        superseded_by=decision.superseded_by,
+        **_ids(decision.change),
+    )
+
+
+def for_result(
+    change: Change,
+    processed_at: str,
+    *,
+    code: int,
+    info: str,
+    request_id: str,
+    attempts: int,
+    reason: OutcomeReason | None,
+) -> dict[str, Any]:
+    """``applied`` (code 0) or ``failed`` (permanent or retries exhausted) after SDK calls."""
+    return outcome(
+        OutcomeStatus.APPLIED if code == 0 else OutcomeStatus.FAILED,
+        change.envelope.source,
+        processed_at,
+        reason=None if code == 0 else reason,
+        code=code,
+        info=None if code == 0 else info,
+        request_id=request_id,
+        attempts=attempts,
+        **_ids(change),
+    )

@@ -1,0 +1,100 @@
+"""Plain records the core passes along: where a message came from and what it turned into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from schemas import CustomDataChange, OutcomeReason
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A record's place in Kafka: topic, partition, offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``source`` object of an outcome."""
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One consumed message as the core sees it (bytes untouched, no codec applied)."""
+
+    key: bytes | None
+    value: bytes | None
+    position: Position
+    #: The topic's partition count, to detect misrouted events.
+    partitions: int
+    #: Set when this record was forwarded by a worker: where it was first published.
+    origin: Position | None = None
+
+    @property
+    def source(self) -> Position:
+        """The position an outcome reports: the original one for a forwarded record."""
+        return self.origin or self.position
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A valid change and the total order key that decides last-write-wins."""
+
+    change: CustomDataChange
+    envelope: Envelope
+    #: (version or -1, occurred_at in UTC microseconds, offset), compared lexicographically.
+    order: tuple[int, int, int]
+
+    @property
+    def conversation(self) -> str:
+        """Table key of the conversation: ``<user_id>/<conversation_id>`` ('/' is not in ids)."""
+        return f"{self.change.user_id}/{self.change.conversation_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input that will not be applied: invalid, or not even parseable."""
+
+    envelope: Envelope
+    reason: OutcomeReason
+    info: str
+    #: Unparseable input also goes to the dead-letter topic.
+    dead_letter: bool
+    #: Fields recovered from the input, when it parsed that far.
+    event_id: str | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A misrouted event: re-publish to ``partition``; no outcome for this copy."""
+
+    envelope: Envelope
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class LastApplied:
+    """What the table remembers per conversation: the change last applied."""
+
+    event_id: str
+    order: tuple[int, int, int]
+
+    def to_json(self) -> list[Any]:
+        """Compact table value: ``[event_id, version, occurred_us, offset]``."""
+        return [self.event_id, *self.order]
+
+    @classmethod
+    def from_json(cls, value: Any) -> LastApplied:
+        """Inverse of :meth:`to_json`."""
+        event_id, version, occurred_us, offset = value
+        return cls(str(event_id), (int(version), int(occurred_us), int(offset)))
+
+    @classmethod
+    def of(cls, change: Change) -> LastApplied:
+        """The table entry recording ``change`` as applied."""
+        return cls(change.change.event_id, change.order)
