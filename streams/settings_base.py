@@ -24,6 +24,8 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         prefix = str(cls.model_config.get("env_prefix", ""))
         problems = [
             f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"]
             for err in exc.errors(include_input=False, include_url=False)
         ]
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
