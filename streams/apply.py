@@ -1,0 +1,122 @@
+"""Apply a window's plan through the SDK: bounded concurrency, rate limit, precise retries.
+
+Each planned request is sent once; the conversations that came back with a retryable code are
+sent again (and only they), with full-jitter backoff, until the window's deadline. Before every
+request the worker checks it still owns the partition: a revoked partition gets no more writes,
+so a slow window cannot overwrite what its new owner applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from streams.core.records import Change
+from streams.core.retry import RetryPolicy
+from streams.core.window import PlannedRequest
+from streams.limiter import RateLimiter
+from streams.sdk.types import RequestResult
+
+
+class Marker(Protocol):
+    """What apply needs of the SDK client: one ``mark_contact`` request."""
+
+    async def mark(self, user_id: str, values: Sequence[tuple[str, str]]) -> RequestResult: ...
+
+
+@dataclass(slots=True)
+class Applied:
+    """The final SDK answer for one change, and how many requests it took."""
+
+    change: Change
+    code: int
+    info: str
+    request_id: str
+    attempts: int
+    retryable: bool
+
+
+@dataclass(slots=True)
+class ApplyReport:
+    """Per-change results; changes of revoked partitions are left out (never acked here)."""
+
+    results: list[Applied] = field(default_factory=list)
+    abandoned: list[Change] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    codes: dict[int, int] = field(default_factory=dict)
+
+
+class Applier:
+    """Runs planned requests for one window."""
+
+    def __init__(
+        self,
+        client: Marker,
+        limiter: RateLimiter,
+        policy: RetryPolicy,
+        *,
+        concurrency: int,
+        owns: Callable[[int], bool],
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._limiter = limiter
+        self._policy = policy
+        self._slots = asyncio.Semaphore(concurrency)
+        self._owns = owns
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
+
+    async def apply(self, plan: Sequence[PlannedRequest]) -> ApplyReport:
+        """Send every planned request (with retries); return one result per change."""
+        report = ApplyReport()
+        started = self._clock()
+        await asyncio.gather(*(self._run(request, started, report) for request in plan))
+        return report
+
+    async def _run(self, request: PlannedRequest, started: float, report: ApplyReport) -> None:
+        """One planned request and its retries; results go to ``report``."""
+        latest: dict[int, Applied] = {}
+        pending = list(range(len(request.changes)))
+        attempt = 0
+        while pending:
+            if not self._owns(request.partition):
+                report.abandoned.extend(request.changes[i] for i in pending)
+                for index in pending:
+                    latest.pop(index, None)
+                break
+            attempt += 1
+            changes = [request.changes[i] for i in pending]
+            result = await self._send(request.user_id, changes, report)
+            for index, item in zip(pending, result.items, strict=True):
+                latest[index] = Applied(
+                    request.changes[index], item.code, item.info, item.request_id, attempt,
+                    item.retryable,
+                )  # fmt: skip
+            pending = [i for i in pending if latest[i].retryable]
+            if pending:
+                delay = self._policy.delay(attempt, self._rng.random())
+                if not self._policy.allows(started, self._clock(), delay):
+                    break  # retries exhausted: the latest retryable answers are final
+                report.retries += len(pending)
+                await asyncio.sleep(delay)
+        report.results.extend(latest[i] for i in sorted(latest))
+
+    async def _send(
+        self, user_id: str, changes: Sequence[Change], report: ApplyReport
+    ) -> RequestResult:
+        values = [(c.change.conversation_id, c.change.custom_data) for c in changes]
+        async with self._slots:
+            await self._limiter.acquire()
+            result = await self._client.mark(user_id, values)
+        report.requests += 1
+        report.codes[result.code] = report.codes.get(result.code, 0) + 1
+        if result.frequency_limited:
+            self._limiter.frequency_limited()
+        return result

@@ -1,0 +1,107 @@
+"""The ``streams`` command line: demo, worker, emulator, broker, produce, load, tail."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import IO
+
+import click
+import orjson
+
+from streams.broker import BrokerError, EmbeddedBroker
+from streams.emulator.cli import emulator_command
+from streams.errors import ConfigError
+from streams.kafka_io import MAX_LINE_BYTES, bootstrap_of, consume, key_of, produce
+from streams.settings import Settings
+from streams.settings_base import load_settings
+
+
+@click.group()
+def main() -> None:
+    """Apply conversation custom-data changes from Kafka through Tencent Cloud Chat."""
+
+
+main.add_command(emulator_command)
+
+
+@main.command()
+def worker() -> None:
+    """Run a production worker; every setting comes from STREAMS_* variables."""
+    from streams.sdk.config import IMSettings
+    from streams.worker import Worker
+
+    try:
+        settings = load_settings(Settings)
+        logging.basicConfig(level=settings.log_level)
+        runner = Worker(settings, load_settings(IMSettings))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(runner.run())
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: a free one).")
+def broker(port: int | None) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu) on loopback until interrupted."""
+    embedded = EmbeddedBroker()
+    try:
+        bootstrap = embedded.start(port)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"broker listening on {bootstrap} (STREAMS_BROKER=kafka://{bootstrap})")
+    sys.stdout.flush()
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        embedded.stop()
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings(Settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command("produce")
+@click.argument("source", type=click.File("rb"), default="-")
+@click.option("--topic", help="Default: STREAMS_CHANGES_TOPIC.")
+def produce_command(source: IO[bytes], topic: str | None) -> None:
+    """Publish JSON lines of changes from SOURCE (or stdin), keyed by user_id (murmur2)."""
+    settings = _settings()
+    records = []
+    for number, line in enumerate(iter(lambda: source.readline(MAX_LINE_BYTES), b""), 1):
+        if line.strip():
+            records.append((key_of(line), line.rstrip(b"\r\n")))
+        if number % 10_000 == 0:
+            click.echo(f"read {number} lines", err=True)
+    target = topic or settings.changes_topic
+    positions = asyncio.run(produce(bootstrap_of(settings.broker), target, records))
+    click.echo(f"published {len(positions)} changes to {target}", err=True)
+
+
+@main.command()
+@click.option("--topic", help="Default: STREAMS_OUTCOMES_TOPIC.")
+@click.option("--max", "limit", type=int, default=None, help="Stop after this many records.")
+@click.option("--idle", type=float, default=5.0, show_default=True, help="Stop after idle s.")
+def tail(topic: str | None, limit: int | None, idle: float) -> None:
+    """Print outcomes (JSON lines) from the beginning; stop after --max or when idle."""
+    settings = _settings()
+
+    async def run() -> None:
+        seen = 0
+        source = topic or settings.outcomes_topic
+        async for record in consume(bootstrap_of(settings.broker), source, idle_s=idle):
+            value = record.value or b""
+            try:
+                click.echo(orjson.dumps(orjson.loads(value)).decode())
+            except orjson.JSONDecodeError:
+                click.echo(orjson.dumps({"raw": value.decode("utf-8", "replace")}).decode())
+            seen += 1
+            if limit is not None and seen >= limit:
+                return
+
+    asyncio.run(run())

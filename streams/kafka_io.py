@@ -1,0 +1,70 @@
+"""Plain aiokafka producer/consumer helpers for the CLI (produce, tail) and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+#: Input lines larger than this are sent as they are (the worker rejects them); bounded read.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+def bootstrap_of(broker_url: str) -> str:
+    """``kafka://h1:9092;kafka://h2:9092`` -> ``h1:9092,h2:9092`` (aiokafka's form)."""
+    hosts = [
+        part.strip().removeprefix("kafka://") for part in broker_url.replace(";", ",").split(",")
+    ]
+    return ",".join(h for h in hosts if h)
+
+
+def key_of(line: bytes) -> bytes | None:
+    """The record key of an input line: its ``user_id`` (None when the line has none)."""
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    user = doc.get("user_id") if isinstance(doc, dict) else None
+    return user.encode() if isinstance(user, str) else None
+
+
+async def produce(
+    bootstrap: str, topic: str, values: Iterable[tuple[bytes | None, bytes]]
+) -> list[tuple[int, int]]:
+    """Send (key, value) records, murmur2-partitioned; return their (partition, offset)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=key) for key, value in values]
+        metadata = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return [(m.partition, m.offset) for m in metadata]
+
+
+async def consume(
+    bootstrap: str, topic: str, *, idle_s: float, group_id: str | None = None
+) -> AsyncIterator[Any]:
+    """Yield records of ``topic`` from the beginning until none arrives for ``idle_s``."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        enable_auto_commit=group_id is not None,
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=int(idle_s * 1000), max_records=10_000)
+            if not batches:
+                return
+            for records in batches.values():
+                for record in records:
+                    yield record
+    finally:
+        await consumer.stop()

@@ -1,0 +1,218 @@
+"""The agent loop: take a window -> core -> SDK -> outcomes -> await deliveries -> ack.
+
+Nothing of a window is acked until every outcome, dead letter, forward and changelog record it
+produced has been delivered. Any failure there escapes the agent, and the crashing supervisor
+stops the worker, so a restart redelivers from the last commit instead of skipping a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from faust.types import EventT
+
+from schemas import OutcomeReason
+from streams.apply import Applied, Applier
+from streams.core import outcomes
+from streams.core.decode import decode
+from streams.core.records import Change, Envelope, Forward, LastApplied, Position, Rejection
+from streams.core.window import group_by_conversation, plan, resolve
+from streams.settings import OnRetryExhausted, Settings
+
+log = logging.getLogger(__name__)
+
+Event = EventT[bytes]
+
+#: Headers of a forwarded record: where it was first published.
+ORIGIN_HEADERS = ("streams-origin-topic", "streams-origin-partition", "streams-origin-offset")
+DLQ_HEADERS = ("source-topic", "source-partition", "source-offset", "error")
+
+
+class RetriesExhaustedError(RuntimeError):
+    """Raised with ``STREAMS_ON_RETRY_EXHAUSTED=stop``: the worker exits, nothing is acked."""
+
+
+def origin_of(headers: Any) -> Position | None:
+    """The original position named by a forwarded record's headers, if it has them."""
+    if not headers:
+        return None
+    found = {k: v for k, v in (headers.items() if isinstance(headers, dict) else headers)}
+    try:
+        topic, partition, offset = (found[name] for name in ORIGIN_HEADERS)
+        return Position(bytes(topic).decode(), int(partition), int(offset))
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass(slots=True)
+class WindowStats:
+    """Counters of one window, for logs and metrics."""
+
+    events: int = 0
+    conversations: int = 0
+    requests: int = 0
+    retries: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+class WindowProcessor:
+    """Processes one window of events end to end (everything but the ack)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Any,
+        table: Any,
+        applier: Applier,
+        *,
+        owns: Callable[[int], bool],
+        partitions: Callable[[], int],
+        set_current_event: Callable[[Event], None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._topics = topics
+        self._table = table
+        self._applier = applier
+        self._owns = owns
+        self._partitions = partitions
+        self._set_current_event = set_current_event
+        self._clock = clock
+        self._max_skew = timedelta(seconds=settings.max_clock_skew_s)
+
+    def _envelope(self, event: Event, partitions: int) -> Envelope:
+        msg = event.message
+        position = Position(msg.topic, msg.partition, msg.offset)
+        return Envelope(msg.key, msg.value, position, partitions, origin_of(msg.headers))
+
+    async def process(self, events: Sequence[Event]) -> tuple[list[Event], WindowStats]:
+        """Run the window; return the events that may now be acked, and its stats."""
+        now = self._clock()
+        stamp = now.isoformat()
+        partitions = self._partitions()
+        stats = WindowStats(events=len(events))
+        futures: list[Any] = []
+        records: list[dict[str, Any]] = []
+        by_envelope: dict[int, Event] = {}
+        changes: list[Change] = []
+        for event in events:
+            envelope = self._envelope(event, partitions)
+            by_envelope[id(envelope)] = event
+            item = decode(
+                envelope,
+                now=now,
+                max_skew=self._max_skew,
+                max_bytes=self._settings.max_message_bytes,
+            )
+            if isinstance(item, Change):
+                changes.append(item)
+            elif isinstance(item, Rejection):
+                records.append(outcomes.for_rejection(item, stamp))
+                if item.dead_letter:
+                    futures.append(self._dead_letter(item))
+            else:
+                futures.append(self._forward(item))
+        groups = group_by_conversation(changes)
+        stats.conversations = len(groups)
+        last: dict[str, LastApplied] = {}
+        for conversation, group in groups.items():
+            self._set_current_event(by_envelope[id(group[0].envelope)])
+            stored = self._table.get(conversation)
+            if stored is not None:
+                last[conversation] = LastApplied.from_json(stored)
+        resolution = resolve(groups, last)
+        records.extend(outcomes.for_decision(d, stamp) for d in resolution.decided)
+        report = await self._applier.apply(plan(resolution.winners))
+        stats.requests, stats.retries = report.requests, report.retries
+        for result in report.results:
+            records.append(self._result_outcome(result, stamp))
+            if result.code == 0:
+                self._set_current_event(by_envelope[id(result.change.envelope)])
+                self._table[result.change.conversation] = LastApplied.of(result.change).to_json()
+        blocked = {c.envelope.position.partition for c in report.abandoned}
+        if blocked:
+            log.warning("partitions %s were revoked mid-window; their events are left unacked",
+                        sorted(blocked))  # fmt: skip
+        for record in records:
+            if record["source"]["partition"] in blocked and record["status"] != "rejected":
+                continue
+            stats.statuses[record["status"]] = stats.statuses.get(record["status"], 0) + 1
+            futures.append(self._topics.outcomes.send_soon(key=_key(record), value=record))
+        futures.extend(self._table.take_pending())
+        await asyncio.gather(*futures)
+        ackable = [e for e in events if e.message.partition not in blocked]
+        return ackable, stats
+
+    def _result_outcome(self, result: Applied, stamp: str) -> dict[str, Any]:
+        reason = None
+        if result.code != 0:
+            if not result.retryable:
+                reason = OutcomeReason.PERMANENT
+            elif self._settings.on_retry_exhausted is OnRetryExhausted.STOP:
+                raise RetriesExhaustedError(
+                    f"SDK retries for {result.change.conversation} ran past "
+                    f"{self._settings.sdk_retry_deadline_s:g} s (last code {result.code}: "
+                    f"{result.info}); stopping without acking the window"
+                )
+            else:
+                reason = OutcomeReason.RETRIES_EXHAUSTED
+        return outcomes.for_result(
+            result.change,
+            stamp,
+            code=result.code,
+            info=result.info,
+            request_id=result.request_id,
+            attempts=result.attempts,
+            reason=reason,
+        )
+
+    def _dead_letter(self, rejection: Rejection) -> Any:
+        envelope = rejection.envelope
+        source = envelope.source
+        values = (source.topic, str(source.partition), str(source.offset), rejection.info)
+        return self._topics.dead_letters.send_soon(
+            key=envelope.key,
+            value=envelope.value,
+            headers=[
+                (name, value.encode()) for name, value in zip(DLQ_HEADERS, values, strict=True)
+            ],
+        )
+
+    def _forward(self, forward: Forward) -> Any:
+        position = forward.envelope.position
+        values = (position.topic, str(position.partition), str(position.offset))
+        return self._topics.changes.send_soon(
+            key=forward.envelope.key,
+            value=forward.envelope.value,
+            partition=forward.partition,
+            headers=[(n, v.encode()) for n, v in zip(ORIGIN_HEADERS, values, strict=True)],
+        )
+
+
+def _key(record: dict[str, Any]) -> bytes | None:
+    user = record["user_id"]
+    return None if user is None else str(user).encode()
+
+
+def owned_partitions(app: Any, topic: str) -> set[int]:
+    """Partitions of ``topic`` this worker is currently assigned."""
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+
+
+def make_agent(app: Any, topics: Any, processor: WindowProcessor, settings: Settings) -> Any:
+    """Register the agent: concurrency 1 (Faust can commit past unprocessed events above 1)."""
+
+    async def apply_changes(stream: Any) -> None:
+        within = settings.window_ms / 1000
+        async for events in stream.noack_take(settings.max_batch, within=within):
+            ackable, stats = await processor.process(events)
+            for event in ackable:
+                await stream.ack(event)
+            log.debug("window: %s", stats)
+
+    return app.agent(topics.changes, name="apply-changes", concurrency=1)(apply_changes)

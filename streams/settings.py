@@ -1,0 +1,110 @@
+"""Worker settings from ``STREAMS_*`` environment variables (pydantic-settings, frozen).
+
+Defaults suit Apache Kafka in production; ``STREAMS_EMBEDDED_BROKER=true`` (set by ``streams
+demo`` and the tests) switches on the overrides measured for the embedded Tansu broker.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SdkBackend(StrEnum):
+    """Which IM backend the worker applies changes through."""
+
+    TENCENT = "tencent"
+
+
+class OnRetryExhausted(StrEnum):
+    """What a window does when retries run past the deadline."""
+
+    FAIL = "fail"
+    STOP = "stop"
+
+
+class SecurityProtocol(StrEnum):
+    """Kafka client security protocols (as in the Java client)."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+#: Producing a window's records and acking takes a few seconds at most; keep this much of the
+#: rebalance timeout free after the SDK retry deadline.
+PRODUCE_BUDGET_S = 5.0
+
+
+class Settings(BaseSettings):
+    """Everything a worker needs besides the IM credentials (``STREAMS_IM_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMS_", frozen=True, extra="ignore")
+
+    app_id: str = Field(default="conversation-custom-data", min_length=1, max_length=200)
+    broker: str = Field(default="kafka://localhost:9092", min_length=1)
+    broker_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    broker_sasl_mechanism: str | None = Field(
+        default=None, pattern=r"^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$"
+    )
+    broker_sasl_username: str | None = None
+    broker_sasl_password: SecretStr | None = None
+    broker_ca_file: Path | None = None
+    embedded_broker: bool = False
+    broker_session_timeout_s: float = Field(default=30.0, gt=0)
+    broker_rebalance_timeout_s: float = Field(default=60.0, gt=0)
+    broker_heartbeat_interval_s: float = Field(default=3.0, gt=0)
+
+    changes_topic: str = "conversation-custom-data-changes"
+    outcomes_topic: str = "conversation-custom-data-outcomes"
+    dead_letter_topic: str = "conversation-custom-data-dead-letters"
+    topic_partitions: int = Field(default=8, ge=1, le=10_000)
+
+    window_ms: int = Field(default=250, ge=1, le=60_000)
+    max_batch: int = Field(default=2_000, ge=1, le=100_000)
+    max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_clock_skew_s: float = Field(default=300.0, ge=0)
+
+    sdk: SdkBackend | None = None
+    rate_limit: float = Field(default=200.0, gt=0, le=100_000)
+    sdk_concurrency: int = Field(default=8, ge=1, le=256)
+    sdk_retry_deadline_s: float = Field(default=20.0, gt=0)
+    sdk_retry_base_s: float = Field(default=0.1, gt=0)
+    sdk_retry_cap_s: float = Field(default=5.0, gt=0)
+    on_retry_exhausted: OnRetryExhausted = OnRetryExhausted.FAIL
+
+    web_port: int = Field(default=6066, ge=0, le=65_535)
+    web_host: str = "127.0.0.1"
+    data_dir: Path = Path("data")
+    table_store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://$")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @model_validator(mode="after")
+    def _window_fits_rebalance(self) -> Settings:
+        worst = self.sdk_retry_deadline_s + PRODUCE_BUDGET_S
+        if worst >= self.broker_rebalance_timeout_s:
+            raise ValueError(
+                f"STREAMS_SDK_RETRY_DEADLINE_S + {PRODUCE_BUDGET_S:g} s must stay below "
+                "STREAMS_BROKER_REBALANCE_TIMEOUT_S, so a window finishes before its partitions "
+                "move to another worker"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Settings:
+        sasl = self.broker_security_protocol in (
+            SecurityProtocol.SASL_PLAINTEXT,
+            SecurityProtocol.SASL_SSL,
+        )
+        if sasl and not (
+            self.broker_sasl_mechanism and self.broker_sasl_username and self.broker_sasl_password
+        ):
+            raise ValueError(
+                "SASL needs STREAMS_BROKER_SASL_MECHANISM, STREAMS_BROKER_SASL_USERNAME and "
+                "STREAMS_BROKER_SASL_PASSWORD"
+            )
+        return self

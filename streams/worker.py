@@ -1,0 +1,97 @@
+"""Assemble and run a worker: settings -> Faust app -> SDK client -> window processor -> agent."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import weakref
+from typing import Any
+
+import faust
+from faust.streams import _current_event  # private, but Faust routes table keys by it
+
+from streams.app import create_app
+from streams.apply import Applier
+from streams.core.retry import RetryPolicy
+from streams.errors import ConfigError
+from streams.limiter import RateLimiter, budget_share
+from streams.pipeline import WindowProcessor, make_agent, owned_partitions
+from streams.sdk.client import TencentIMClient
+from streams.sdk.config import IMSettings
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """One worker process: the Faust app with the pipeline agent and its SDK client."""
+
+    def __init__(self, settings: Settings, im: IMSettings) -> None:
+        if settings.sdk is None:
+            raise ConfigError(
+                "STREAMS_SDK is not set: set STREAMS_SDK=tencent (with STREAMS_IM_* pointing at "
+                "Tencent Cloud Chat or a separately started emulator); the worker never falls "
+                "back to an emulator on its own"
+            )
+        self.settings = settings
+        self.app, self.topics, self.table = create_app(settings)
+        self.client = TencentIMClient(im)
+        self.limiter = RateLimiter(budget_share(settings.rate_limit, 0, 0))
+        policy = RetryPolicy(
+            base_s=settings.sdk_retry_base_s,
+            cap_s=settings.sdk_retry_cap_s,
+            deadline_s=settings.sdk_retry_deadline_s,
+        )
+        applier = Applier(
+            self.client,
+            self.limiter,
+            policy,
+            concurrency=settings.sdk_concurrency,
+            owns=self._owns,
+        )
+        self.processor = WindowProcessor(
+            settings,
+            self.topics,
+            self.table,
+            applier,
+            owns=self._owns,
+            partitions=self._partition_count,
+            set_current_event=_set_current_event,
+        )
+        self.agent = make_agent(self.app, self.topics, self.processor, settings)
+        self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+
+    def _owns(self, partition: int) -> bool:
+        return partition in owned_partitions(self.app, self.settings.changes_topic)
+
+    def _partition_count(self) -> int:
+        count = self.app.consumer.topic_partitions(self.settings.changes_topic)
+        return int(count or self.settings.topic_partitions)
+
+    async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """Take this worker's share of the app-wide request budget."""
+        owned = len(owned_partitions(self.app, self.settings.changes_topic))
+        rate = budget_share(self.settings.rate_limit, owned, self._partition_count())
+        self.limiter.set_rate(rate)
+        log.info("owning %d partitions: SDK budget %.1f requests/s", owned, rate)
+
+    def run(self) -> int:
+        """Run until stopped; non-zero when the agent crashed (so the pod restarts)."""
+        worker = faust.Worker(self.app, loglevel=self.settings.log_level, quiet=True)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        else:  # pragma: no cover - execute_from_commandline always exits
+            code = 0
+        crashed = self.app._crash_reason
+        if crashed is not None:
+            print(f"worker stopped: {type(crashed).__name__}: {crashed}", file=sys.stderr)
+            return code or 1
+        return code
+
+
+def _set_current_event(event: Any) -> None:
+    """Make ``event`` current so table writes go to its partition (faust-streaming #497)."""
+
+    _current_event.set(weakref.ref(event))
