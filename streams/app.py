@@ -81,9 +81,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "store": settings.table_store,
         "datadir": str(settings.data_dir),
         "topic_partitions": settings.topic_partitions,
-        "web_port": settings.web_port,
-        "web_bind": settings.web_host,
         "web_enabled": settings.web_port != 0,
+        "web_port": settings.web_port or 6066,
+        "web_bind": settings.web_host,
         # An exception escaping the agent must stop the worker: the default supervisor would
         # restart the agent and leave a gap of unacked offsets that blocks commits silently.
         "agent_supervisor": CrashingSupervisor,
@@ -130,10 +130,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics, TrackedTable]:
     )
     table = app.Table(
         "last-applied",
-        key_type=str,
-        value_type=list,
-        key_serializer="orjson",
-        value_serializer="orjson",
+        schema=faust.Schema(
+            key_type=str, value_type=list, key_serializer="orjson", value_serializer="orjson"
+        ),
         partitions=settings.topic_partitions,
     )
     return app, topics, cast(TrackedTable, table)

@@ -28,6 +28,14 @@ main.add_command(emulator_command)
 
 
 @main.command()
+def demo() -> None:
+    """Run the whole job on the embedded broker and emulator, and verify the result."""
+    from streams.demo import run_demo
+
+    sys.exit(run_demo())
+
+
+@main.command()
 def worker() -> None:
     """Run a production worker; every setting comes from STREAMS_* variables."""
     from streams.sdk.config import IMSettings
@@ -46,6 +54,9 @@ def worker() -> None:
 @click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: a free one).")
 def broker(port: int | None) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) on loopback until interrupted."""
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    # Block them first so they are only received by sigwait, and Tansu is always stopped.
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     embedded = EmbeddedBroker()
     try:
         bootstrap = embedded.start(port)
@@ -54,7 +65,7 @@ def broker(port: int | None) -> None:
     click.echo(f"broker listening on {bootstrap} (STREAMS_BROKER=kafka://{bootstrap})")
     sys.stdout.flush()
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.sigwait(stop_signals)
     finally:
         embedded.stop()
 
