@@ -1,0 +1,125 @@
+"""The pipeline end to end: real broker, real emulator over HTTP, real worker processes."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.fixtures.pipeline import Pipeline
+
+Make = Callable[..., tuple[Pipeline, Any]]
+
+
+def change(event_id: str, conv: str, data: str, *, user: str = "alice", **extra: Any) -> dict:  # type: ignore[type-arg]
+    return {
+        "event_id": event_id,
+        "user_id": user,
+        "conversation_id": conv,
+        "custom_data": data,
+        "occurred_at": extra.pop("at", "2026-11-25T10:00:00Z"),
+        **extra,
+    }
+
+
+def by_event(outcomes: list[dict]) -> dict[str, list[dict]]:  # type: ignore[type-arg]
+    grouped: dict[str, list[dict]] = {}  # type: ignore[type-arg]
+    for doc in outcomes:
+        grouped.setdefault(doc["event_id"] or f"@{doc['source']['offset']}", []).append(doc)
+    return grouped
+
+
+def assert_never_backwards(writes: list[dict], order: dict[str, int]) -> None:  # type: ignore[type-arg]
+    """Each conversation's writes follow the input's last-write-wins order."""
+    last: dict[str, int] = {}
+    for write in writes:
+        rank = order[write["custom_data"]]
+        assert rank >= last.get(write["conversation_id"], -1), write
+        last[write["conversation_id"]] = rank
+
+
+def test_scripted_scenario(pipeline_factory: Make) -> None:
+    pipe, emulator = pipeline_factory()
+    pipe.start_worker()
+    first = pipe.publish(
+        change("e1", "c2c_bob", "v1", version=1),
+        change("e2", "c2c_bob", "v2", version=2),
+        change("g1", "group_team", "团队 🌟", user="alice"),
+        b"not json at all",
+        change("bad", "dm_bob", "x"),
+    )
+    outcomes = by_event(pipe.outcomes_for(set(first)))
+    assert outcomes["e1"][0]["status"] == "superseded"
+    assert outcomes["e1"][0]["superseded_by"] == "e2"
+    assert outcomes["e2"][0]["status"] == "applied" and outcomes["e2"][0]["code"] == 0
+    assert outcomes["g1"][0]["status"] == "applied"
+    assert outcomes["bad"][0]["status"] == "rejected"
+    assert outcomes["bad"][0]["reason"] == "bad_conversation_id"
+    garbage = outcomes[f"@{first[3][1]}"][0]
+    assert (garbage["status"], garbage["reason"]) == ("rejected", "unparseable")
+    [dead] = pipe.dead_letter_records(1)
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert dead.value == b"not json at all"
+    assert headers["source-topic"] == pipe.changes
+    assert (int(headers["source-partition"]), int(headers["source-offset"])) == first[3]
+    assert "JSON" in headers["error"]
+
+    second = pipe.publish(
+        change("e0", "c2c_bob", "v0", version=0),  # older than e2: stale
+        change("e2", "c2c_bob", "v2", version=2),  # replay of e2: duplicate
+        change("e3", "c2c_bob", "v3", version=3),
+    )
+    outcomes = by_event(pipe.outcomes_for(set(second)))
+    assert outcomes["e0"][0]["status"] == "stale"
+    assert [d["status"] for d in outcomes["e2"]] == ["applied", "duplicate"]
+    assert outcomes["e3"][0]["status"] == "applied"
+    for docs in outcomes.values():
+        finals = {d["status"] for d in docs if d["status"] in ("applied", "failed")}
+        assert len(finals) <= 1, docs
+    assert emulator.state("alice") == {"c2c_bob": "v3", "group_team": "团队 🌟"}
+    writes = emulator.writes(user="alice")
+    assert_never_backwards(writes, {"v0": 0, "v1": 1, "v2": 2, "v3": 3, "团队 🌟": 0})
+    assert [w["custom_data"] for w in writes if w["conversation_id"] == "c2c_bob"] == ["v2", "v3"]
+
+
+def test_permanent_failure_only_for_that_conversation(pipeline_factory: Make) -> None:
+    pipe, emulator = pipeline_factory(fail_conversations="group_closed")
+    pipe.start_worker()
+    published = pipe.publish(change("ok", "c2c_bob", "fine"), change("no", "group_closed", "nope"))
+    outcomes = by_event(pipe.outcomes_for(set(published)))
+    assert outcomes["ok"][0]["status"] == "applied"
+    failed = outcomes["no"][0]
+    assert (failed["status"], failed["reason"], failed["code"]) == ("failed", "permanent", 51007)
+    assert failed["attempts"] == 1
+    assert emulator.state("alice") == {"c2c_bob": "fine"}
+
+
+def test_retryable_failure_then_success(pipeline_factory: Make) -> None:
+    pipe, emulator = pipeline_factory(item_fail_rate=1.0)
+    pipe.start_worker()
+    published = pipe.publish(change("r1", "c2c_bob", "eventually"))
+    time.sleep(6)  # the worker keeps retrying 50004 under its 20 s deadline
+    emulator.set_knobs(item_fail_rate=0.0)
+    [outcome] = pipe.outcomes_for(set(published))
+    assert outcome["status"] == "applied" and outcome["attempts"] > 1
+    assert emulator.state("alice") == {"c2c_bob": "eventually"}
+
+
+def test_retries_exhausted_fail_and_stop(pipeline_factory: Make) -> None:
+    pipe, emulator = pipeline_factory(fail_rate=1.0)
+    pipe.env_overrides = {"STREAMS_SDK_RETRY_DEADLINE_S": "1", "STREAMS_SDK_RETRY_CAP_S": "0.2"}
+    pipe.start_worker()
+    published = pipe.publish(change("x1", "c2c_bob", "lost?"))
+    [outcome] = pipe.outcomes_for(set(published))
+    assert (outcome["status"], outcome["reason"]) == ("failed", "retries_exhausted")
+    assert outcome["code"] == 70169 and outcome["attempts"] > 1
+    pipe.stop()
+
+    pipe.env_overrides["STREAMS_ON_RETRY_EXHAUSTED"] = "stop"
+    stopper = pipe.start_worker()
+    published = pipe.publish(change("x2", "c2c_bob", "kept"))
+    assert stopper.wait(timeout=60) != 0
+    assert "RetriesExhaustedError" in pipe.worker_log(1)
+    emulator.set_knobs(fail_rate=0.0)
+    pipe.start_worker()
+    outcomes = by_event(pipe.outcomes_for(set(published)))
+    assert outcomes["x2"][0]["status"] == "applied", "the unacked window is redelivered"
+    assert emulator.state("alice") == {"c2c_bob": "kept"}
