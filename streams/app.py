@@ -130,9 +130,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics, TrackedTable]:
     )
     table = app.Table(
         "last-applied",
-        schema=faust.Schema(
-            key_type=str, value_type=list, key_serializer="orjson", value_serializer="orjson"
-        ),
+        # Values are plain JSON lists ([event_id, version, occurred_us, offset]).
+        schema=faust.Schema(key_type=str, key_serializer="orjson", value_serializer="orjson"),
         partitions=settings.topic_partitions,
     )
     return app, topics, cast(TrackedTable, table)
