@@ -123,3 +123,23 @@ def test_retries_exhausted_fail_and_stop(pipeline_factory: Make) -> None:
     outcomes = by_event(pipe.outcomes_for(set(published)))
     assert outcomes["x2"][0]["status"] == "applied", "the unacked window is redelivered"
     assert emulator.state("alice") == {"c2c_bob": "kept"}
+
+
+def test_table_survives_worker_restart(pipeline_factory: Make) -> None:
+    """A new worker recovers the last-applied table from its changelog: replays stay stale."""
+    pipe, emulator = pipeline_factory()
+    pipe.start_worker()
+    convs = [f"c2c_peer{i}" for i in range(20)]
+    first = pipe.publish(*(change(f"new-{c}", c, "new", version=5) for c in convs))
+    pipe.outcomes_for(set(first))
+    pipe.stop()
+    pipe.start_worker()
+    replays = pipe.publish(
+        *(change(f"old-{c}", c, "old", version=4) for c in convs),
+        *(change(f"new-{c}", c, "new", version=5) for c in convs),
+    )
+    outcomes = by_event(pipe.outcomes_for(set(replays)))
+    assert {outcomes[f"old-{c}"][0]["status"] for c in convs} == {"stale"}
+    assert {outcomes[f"new-{c}"][-1]["status"] for c in convs} == {"duplicate"}
+    assert emulator.state("alice") == dict.fromkeys(convs, "new")
+    assert all(w["custom_data"] == "new" for w in emulator.writes(user="alice"))
