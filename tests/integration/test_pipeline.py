@@ -1,10 +1,16 @@
 """The pipeline end to end: real broker, real emulator over HTTP, real worker processes."""
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.fixtures.pipeline import Pipeline
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from streams.core.decode import partition_for
+from streams.kafka_io import consume
+from tests.fixtures.pipeline import PARTITIONS, Pipeline
 
 Make = Callable[..., tuple[Pipeline, Any]]
 
@@ -143,3 +149,36 @@ def test_table_survives_worker_restart(pipeline_factory: Make) -> None:
     assert {outcomes[f"new-{c}"][-1]["status"] for c in convs} == {"duplicate"}
     assert emulator.state("alice") == dict.fromkeys(convs, "new")
     assert all(w["custom_data"] == "new" for w in emulator.writes(user="alice"))
+
+
+def test_misrouted_event_is_forwarded_once(pipeline_factory: Make) -> None:
+    pipe, emulator = pipeline_factory()
+    pipe.start_worker()
+    home = partition_for(b"alice", PARTITIONS)
+    wrong = (home + 1) % PARTITIONS
+    value = orjson.dumps(change("m1", "c2c_bob", "moved"))
+
+    async def send_to_wrong_partition() -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=pipe.bootstrap)
+        await producer.start()
+        try:
+            meta = await producer.send_and_wait(pipe.changes, value, key=b"alice", partition=wrong)
+        finally:
+            await producer.stop()
+        return int(meta.offset)
+
+    offset = asyncio.run(send_to_wrong_partition())
+    [outcome] = pipe.outcomes_for({(wrong, offset)})
+    assert outcome["status"] == "applied"
+    assert outcome["source"] == {"topic": pipe.changes, "partition": wrong, "offset": offset}
+    assert emulator.state("alice") == {"c2c_bob": "moved"}
+    copies = asyncio.run(_records(pipe))
+    forwarded = [r for r in copies if r.partition == home]
+    assert len(forwarded) == 1, "forwarded exactly once, never again"
+    headers = {k: v.decode() for k, v in forwarded[0].headers}
+    assert headers["streams-origin-partition"] == str(wrong)
+    assert headers["streams-origin-offset"] == str(offset)
+
+
+async def _records(pipe: Pipeline) -> list[Any]:
+    return [r async for r in consume(pipe.bootstrap, pipe.changes, idle_s=1.5)]
