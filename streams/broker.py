@@ -181,8 +181,8 @@ def _read_tail(path: Path, max_bytes: int = _LOG_TAIL_BYTES) -> str:
         return f"<log unavailable: {exc}>"
 
 
-def _terminate(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """SIGTERM, wait, then SIGKILL: Tansu shuts down on SIGTERM, but never hang on it."""
+def terminate(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM, wait, then SIGKILL: our children shut down on SIGTERM, but never hang on it."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -341,7 +341,7 @@ class EmbeddedBroker:
             except OSError as exc:
                 raise BrokerError(f"cannot execute Tansu binary {binary!r}: {exc}") from exc
         self._port = port
-        self._finalizer = weakref.finalize(self, _terminate, self._proc, self._stop_timeout_s)
+        self._finalizer = weakref.finalize(self, terminate, self._proc, self._stop_timeout_s)
 
     def _wait_ready(self, deadline: float) -> None:
         """Poll until the broker answers ApiVersions + Metadata, or fail with its log."""
@@ -377,7 +377,7 @@ class EmbeddedBroker:
             self._finalizer.detach()
             self._finalizer = None
         if self._proc is not None:
-            _terminate(self._proc, self._stop_timeout_s)
+            terminate(self._proc, self._stop_timeout_s)
             self._proc = None
         if remove_log and self._log_path is not None:
             with contextlib.suppress(OSError):

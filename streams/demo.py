@@ -27,7 +27,7 @@ from typing import Any
 import click
 import orjson
 
-from streams.broker import EmbeddedBroker, create_topics
+from streams.broker import EmbeddedBroker, create_topics, terminate
 from streams.core.decode import decode
 from streams.core.records import Change, Envelope, Position
 from streams.kafka_io import consume, key_of, produce
@@ -46,22 +46,12 @@ def _child(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextmanager
 def _running(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield proc
     finally:
-        _stop(proc)
+        terminate(proc, timeout_s=15)
 
 
 def _wait_for_emulator(proc: subprocess.Popen[bytes], log: Path) -> str:
