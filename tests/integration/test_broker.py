@@ -83,6 +83,9 @@ async def test_produce_then_consume_roundtrip(broker: str, topic_prefix: str) ->
         group_id=f"{topic_prefix}group",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        # Tansu holds JoinGroup for max(session/2, 1 s): 2 s keeps the join at ~1 s, not 5 s.
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=500,
     )
     await consumer.start()
     received: dict[bytes, bytes] = {}
