@@ -36,6 +36,7 @@ __all__ = [
     "port_is_free",
     "probe_kafka",
     "resolve_broker_binary",
+    "terminate",
 ]
 
 #: Tansu's default storage is memory already; we pass it explicitly so that a stray
@@ -202,7 +203,11 @@ class EmbeddedBroker:
     :meth:`start` / :meth:`stop`. Output goes to a log file rather than a pipe, because an
     undrained pipe fills up and blocks the broker mid-test; the file's tail is quoted in every
     :class:`BrokerError`. A ``weakref.finalize`` kills the process if the owner forgets to
-    stop it or the interpreter exits, so a failed test run does not leave brokers behind.
+    stop it or the interpreter exits, so a failed test run does not leave brokers behind
+    (a SIGKILLed parent still orphans it: memory-only, on an ephemeral port).
+
+    Stop Faust workers *before* the broker: a worker whose broker is gone hangs in shutdown
+    for 60 s+ (see docs/EMBEDDED_BROKER.md, section f).
     """
 
     def __init__(

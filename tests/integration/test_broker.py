@@ -222,3 +222,11 @@ async def test_create_topics_without_broker_is_a_broker_error() -> None:
     with pytest.raises(BrokerError, match=r"cannot reach|timed out"):
         await create_topics(f"127.0.0.1:{port}", {f"t{uuid.uuid4().hex[:6]}": 1}, timeout_s=2)
     assert time.monotonic() - started < 10
+
+
+def test_unresolvable_default_binary_is_a_clear_error(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALF_TANSU_BIN", os.path.join(tmp_path, "no-such-tansu"))
+    with pytest.raises(BrokerError, match="no Tansu broker binary"):
+        EmbeddedBroker().start()
