@@ -15,6 +15,7 @@ import orjson
 from faust.serializers import codecs
 from mode.supervisors import CrashingSupervisor
 
+import streams.tansu  # noqa: F401 - registers the tansu:// transport
 from streams.settings import SecurityProtocol, Settings
 
 
@@ -96,6 +97,8 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     }
     if settings.embedded_broker:
         conf.update(EMBEDDED_OVERRIDES)
+        # streams.tansu registers the transport that fixes fetch waits and end offsets.
+        conf["broker"] = settings.broker.replace("kafka://", "tansu://")
     return conf
 
 
@@ -107,9 +110,6 @@ EMBEDDED_OVERRIDES: dict[str, Any] = {
     "broker_heartbeat_interval": 0.5,
     "broker_rebalance_timeout": 30.0,
     "broker_commit_interval": 0.5,
-    # Tansu answers ListOffsets(latest) with the last batch's base offset + 1, so changelog
-    # recovery misses the rest of the last batch; one record per batch keeps them equal.
-    "producer_max_batch_size": 1,
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.core.decode import partition_for
@@ -131,9 +132,11 @@ def test_retries_exhausted_fail_and_stop(pipeline_factory: Make) -> None:
     assert emulator.state("alice") == {"c2c_bob": "kept"}
 
 
-def test_table_survives_worker_restart(pipeline_factory: Make) -> None:
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_table_survives_worker_restart(pipeline_factory: Make, store: str) -> None:
     """A new worker recovers the last-applied table from its changelog: replays stay stale."""
     pipe, emulator = pipeline_factory()
+    pipe.env_overrides["STREAMS_TABLE_STORE"] = store
     pipe.start_worker()
     convs = [f"c2c_peer{i}" for i in range(20)]
     first = pipe.publish(*(change(f"new-{c}", c, "new", version=5) for c in convs))
