@@ -1,0 +1,72 @@
+"""The applier's retry policy over a scripted SDK (a fake ``mark``), with an injected clock."""
+
+import asyncio
+import random
+from collections.abc import Sequence
+
+from streams.apply import Applier
+from streams.core.retry import RetryPolicy
+from streams.core.window import plan
+from streams.limiter import RateLimiter
+from streams.sdk import codes
+from streams.sdk.types import ItemResult, RequestResult
+from tests.unit.core_helpers import change
+
+
+class ScriptedIM:
+    """Answers each conversation with the next code of its script (then 0)."""
+
+    def __init__(self, scripts: dict[str, list[int]], clock: list[float]) -> None:
+        self.scripts = scripts
+        self.calls: list[list[str]] = []
+        self.clock = clock
+
+    async def mark(self, user_id: str, values: Sequence[tuple[str, str]]) -> RequestResult:
+        self.calls.append([cid for cid, _ in values])
+        self.clock[0] += 0.5  # each request takes half a second of the injected clock
+        rid = str(len(self.calls))
+        items = []
+        for cid, _ in values:
+            script = self.scripts.get(cid, [])
+            code = script.pop(0) if script else 0
+            items.append(ItemResult(cid, code, f"code {code}", rid, codes.is_retryable(code)))
+        return RequestResult(rid, 0, "", 200, tuple(items))
+
+
+def run(scripts: dict[str, list[int]], *, deadline: float = 10.0, owns=lambda p: True):  # type: ignore[no-untyped-def]
+    clock = [0.0]
+    im = ScriptedIM(scripts, clock)
+    policy = RetryPolicy(base_s=0.0001, cap_s=0.001, deadline_s=deadline)
+    applier = Applier(
+        im, RateLimiter(1e6), policy, concurrency=2, owns=owns,
+        clock=lambda: clock[0], rng=random.Random(1),
+    )  # fmt: skip
+    winners = [
+        change("a", 1, conv="c2c_a"),
+        change("b", 2, conv="c2c_b"),
+        change("c", 3, conv="c2c_c"),
+    ]
+    report = asyncio.run(applier.apply(plan(winners)))
+    return im, report
+
+
+def test_only_failed_conversations_are_retried() -> None:
+    im, report = run({"c2c_b": [50004, 50004], "c2c_c": [51007]})
+    assert im.calls == [["c2c_a", "c2c_b", "c2c_c"], ["c2c_b"], ["c2c_b"]]
+    results = {r.change.change.conversation_id: (r.code, r.attempts) for r in report.results}
+    assert results == {"c2c_a": (0, 1), "c2c_b": (0, 3), "c2c_c": (51007, 1)}
+    assert (report.requests, report.retries) == (3, 2)
+
+
+def test_deadline_ends_retries_with_the_last_retryable_answer() -> None:
+    _, report = run({"c2c_a": [70169] * 100}, deadline=1.2)
+    [a] = [r for r in report.results if r.change.change.conversation_id == "c2c_a"]
+    assert (a.code, a.retryable) == (70169, True)
+    assert a.attempts == 3, "answers at t=0.5, 1.0 and 1.5: a retry after 1.5 would start past 1.2"
+    assert len(report.results) == 3
+
+
+def test_revoked_partition_gets_no_request() -> None:
+    im, report = run({}, owns=lambda p: False)
+    assert im.calls == [] and report.results == []
+    assert sorted(c.change.event_id for c in report.abandoned) == ["a", "b", "c"]
