@@ -34,13 +34,18 @@ def by_event(outcomes: list[dict]) -> dict[str, list[dict]]:  # type: ignore[typ
     return grouped
 
 
-def assert_never_backwards(writes: list[dict], order: dict[str, int]) -> None:  # type: ignore[type-arg]
+def assert_never_backwards(
+    writes: list[dict],  # type: ignore[type-arg]
+    order: dict[str, int],
+    key: tuple[str, ...] = ("conversation_id",),
+) -> None:
     """Each conversation's writes follow the input's last-write-wins order."""
-    last: dict[str, int] = {}
+    last: dict[tuple[str, ...], int] = {}
     for write in writes:
         rank = order[write["custom_data"]]
-        assert rank >= last.get(write["conversation_id"], -1), write
-        last[write["conversation_id"]] = rank
+        conversation = tuple(write[k] for k in key)
+        assert rank >= last.get(conversation, -1), write
+        last[conversation] = rank
 
 
 def test_scripted_scenario(pipeline_factory: Make) -> None:
@@ -185,3 +190,36 @@ def test_misrouted_event_is_forwarded_once(pipeline_factory: Make) -> None:
 
 async def _records(pipe: Pipeline) -> list[Any]:
     return [r async for r in consume(pipe.bootstrap, pipe.changes, idle_s=1.5)]
+
+
+def test_worker_killed_midway_loses_nothing_and_never_moves_back(pipeline_factory: Make) -> None:
+    """SIGKILL mid-stream, restart: every event gets an outcome; values only move forward."""
+    pipe, emulator = pipeline_factory()
+    convs = [(f"user-{u}", f"c2c_peer-{c}") for u in range(20) for c in range(5)]
+
+    def round_of(r: int) -> list[dict]:  # type: ignore[type-arg]
+        return [change(f"{u}-{c}-{r}", c, f"v{r}", user=u, version=r) for u, c in convs]
+
+    worker = pipe.start_worker()
+    positions = set(pipe.publish(*round_of(0)))
+    pipe.outcomes_for(set(positions))
+    for r in range(1, 5):
+        positions |= set(pipe.publish(*round_of(r)))
+    worker.kill()
+    worker.wait()
+    for r in range(5, 10):
+        positions |= set(pipe.publish(*round_of(r), *round_of(r - 5)))  # replays of older rounds
+    pipe.start_worker()
+    outcomes = pipe.outcomes_for(positions)
+
+    firsts: dict[tuple[int, int], dict] = {}  # type: ignore[type-arg]
+    for doc in outcomes:
+        firsts.setdefault((doc["source"]["partition"], doc["source"]["offset"]), doc)
+    assert set(firsts) >= positions
+    for docs in by_event(outcomes).values():
+        finals = {d["status"] for d in docs if d["status"] in ("applied", "failed")}
+        assert finals != {"applied", "failed"}, docs
+    for user in {u for u, _ in convs}:
+        assert emulator.state(user) == {c: "v9" for u, c in convs if u == user}
+    writes = emulator.writes()
+    assert_never_backwards(writes, {f"v{r}": r for r in range(10)}, key=("user", "conversation_id"))
