@@ -1,6 +1,7 @@
 """The pipeline end to end: real broker, real emulator over HTTP, real worker processes."""
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -223,3 +224,24 @@ def test_worker_killed_midway_loses_nothing_and_never_moves_back(pipeline_factor
         assert emulator.state(user) == {c: "v9" for u, c in convs if u == user}
     writes = emulator.writes()
     assert_never_backwards(writes, {f"v{r}": r for r in range(10)}, key=("user", "conversation_id"))
+
+
+def test_partition_moved_to_another_worker_keeps_replays_stale(pipeline_factory: Make) -> None:
+    """Worker B takes over partitions from A mid-life; B's table knows what A applied."""
+    pipe, emulator = pipeline_factory()
+    users = [f"user-{u}" for u in range(16)]  # spread over all 4 partitions
+    pipe.start_worker()
+    applied = pipe.publish(*(change(f"{u}-new", "c2c_x", "new", user=u, version=2) for u in users))
+    pipe.outcomes_for(set(applied))
+    second = pipe.start_worker()
+    deadline = time.monotonic() + 60
+    while "owning" not in pipe.worker_log(1) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert second.poll() is None and "owning" in pipe.worker_log(1), pipe.worker_log(1)
+    time.sleep(3)  # let the rebalance settle on both workers
+    stale = pipe.publish(*(change(f"{u}-old", "c2c_x", "old", user=u, version=1) for u in users))
+    outcomes = by_event(pipe.outcomes_for(set(stale)))
+    assert {outcomes[f"{u}-old"][0]["status"] for u in users} == {"stale"}
+    assert all(emulator.state(u) == {"c2c_x": "new"} for u in users)
+    owners = {int(n) for n in re.findall(r"owning (\d+) partitions", pipe.worker_log(1))}
+    assert owners - {0}, "the second worker took over partitions"
