@@ -2,8 +2,11 @@
 
 import asyncio
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -245,3 +248,19 @@ def test_partition_moved_to_another_worker_keeps_replays_stale(pipeline_factory:
     assert all(emulator.state(u) == {"c2c_x": "new"} for u in users)
     owners = {int(n) for n in re.findall(r"owning (\d+) partitions", pipe.worker_log(1))}
     assert owners - {0}, "the second worker took over partitions"
+
+
+def test_cli_produce_and_tail(pipeline_factory: Make, tmp_path: Path) -> None:
+    pipe, _ = pipeline_factory()
+    pipe.start_worker()
+    source = tmp_path / "changes.jsonl"
+    docs = [change(f"cli-{i}", f"c2c_p{i}", "x", user=f"u{i}") for i in range(5)]
+    source.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs) + b"oops\n")
+    cli = [sys.executable, "-m", "streams"]
+    produced = subprocess.run([*cli, "produce", str(source)], env=pipe.env(), capture_output=True,
+                              timeout=60, check=True)  # fmt: skip
+    assert b"published 6 changes" in produced.stderr
+    tailed = subprocess.run([*cli, "tail", "--max", "6", "--idle", "30"], env=pipe.env(),
+                            capture_output=True, timeout=90, check=True)  # fmt: skip
+    statuses = sorted(orjson.loads(line)["status"] for line in tailed.stdout.splitlines())
+    assert statuses == ["applied"] * 5 + ["rejected"]

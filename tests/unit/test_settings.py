@@ -1,0 +1,66 @@
+"""Worker settings: defaults, cross-field rules, and the refusal to run without STREAMS_SDK."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from streams.errors import ConfigError
+from streams.settings import Settings
+from streams.settings_base import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("STREAMS_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_follow_the_contract() -> None:
+    settings = load_settings(Settings)
+    assert settings.changes_topic == "conversation-custom-data-changes"
+    assert settings.outcomes_topic == "conversation-custom-data-outcomes"
+    assert settings.dead_letter_topic == "conversation-custom-data-dead-letters"
+    assert settings.rate_limit == 200 and settings.max_clock_skew_s == 300
+    assert settings.web_host == "127.0.0.1" and settings.sdk is None
+
+
+def test_retry_deadline_must_fit_the_rebalance_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMS_SDK_RETRY_DEADLINE_S", "58")
+    with pytest.raises(ConfigError, match="STREAMS_BROKER_REBALANCE_TIMEOUT_S"):
+        load_settings(Settings)
+
+
+def test_sasl_needs_credentials_and_hides_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMS_BROKER_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ConfigError, match="STREAMS_BROKER_SASL_MECHANISM"):
+        load_settings(Settings)
+    monkeypatch.setenv("STREAMS_BROKER_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("STREAMS_BROKER_SASL_USERNAME", "svc")
+    monkeypatch.setenv("STREAMS_BROKER_SASL_PASSWORD", "pw-sentinel")
+    settings = load_settings(Settings)
+    assert "pw-sentinel" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("STREAMS_WINDOW_MS", "0"), ("STREAMS_ON_RETRY_EXHAUSTED", "ignore"), ("STREAMS_SDK", "fake")],
+)
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings(Settings)
+
+
+def test_worker_refuses_to_start_without_sdk() -> None:
+    env = {"PATH": "/usr/bin:/bin", "STREAMS_IM_SDKAPPID": "1", "STREAMS_IM_ADMIN": "a",
+           "STREAMS_IM_SECRET_KEY": "k"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "worker"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert b"STREAMS_SDK is not set" in done.stderr
