@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck bench bench-quick soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/streams demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check streams schemas tests
-	$(BIN)/ruff format --check streams schemas tests
+	$(BIN)/ruff check streams schemas tests bench
+	$(BIN)/ruff format --check streams schemas tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -25,6 +25,13 @@ typecheck: $(STAMP)
 # pytest exits 5 when it collects no tests; that is a failure here, never a pass.
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# Benchmarks (not part of `make test`: tests never time anything). Writes bench/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import IO
+from typing import IO, Any
 
 import click
 import orjson
@@ -92,6 +92,40 @@ def produce_command(source: IO[bytes], topic: str | None) -> None:
     target = topic or settings.changes_topic
     positions = asyncio.run(produce(bootstrap_of(settings.broker), target, records))
     click.echo(f"published {len(positions)} changes to {target}", err=True)
+
+
+@main.command()
+@click.option("--events", "-n", type=click.IntRange(1), default=100_000, show_default=True)
+@click.option("--users", type=click.IntRange(1), default=1_000, show_default=True)
+@click.option("--conversations", type=click.IntRange(1), default=10_000, show_default=True)
+@click.option("--skew", type=click.FloatRange(0), default=1.0, show_default=True, help="Zipf s.")
+@click.option("--repeat-share", type=click.FloatRange(0, 1), default=0.2, show_default=True)
+@click.option("--versions/--no-versions", default=False, show_default=True)
+@click.option("--invalid-share", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option(
+    "--rate", type=click.FloatRange(min=1), help="Events/s (default: as fast as possible)."
+)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--topic", help="Default: STREAMS_CHANGES_TOPIC.")
+def load(rate: float | None, topic: str | None, **shape: Any) -> None:
+    """Publish a seeded, Zipf-skewed benchmark workload, with a progress bar."""
+    from streams.kafka_io import publish_stream
+    from streams.workload import LoadSpec, load_workload
+
+    settings = _settings()
+    spec = LoadSpec(**shape)
+    click.echo(spec.describe(), err=True)
+    with click.progressbar(length=spec.events, label="publishing", file=sys.stderr) as bar:
+        sent = asyncio.run(
+            publish_stream(
+                bootstrap_of(settings.broker),
+                topic or settings.changes_topic,
+                load_workload(spec),
+                rate=rate,
+                on_sent=bar.update,
+            )
+        )
+    click.echo(f"published {sent} events", err=True)
 
 
 @main.command()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from faust.types import EventT
 
 from schemas import OutcomeReason
@@ -23,6 +24,7 @@ from streams.core.decode import decode
 from streams.core.records import Change, Envelope, Forward, LastApplied, Position, Rejection
 from streams.core.window import group_by_conversation, plan, resolve
 from streams.settings import OnRetryExhausted, Settings
+from streams.sink import BatchSink
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class WindowProcessor:
         topics: Any,
         table: Any,
         applier: Applier,
+        outcomes: BatchSink,
         *,
         owns: Callable[[int], bool],
         partitions: Callable[[], int],
@@ -79,6 +82,7 @@ class WindowProcessor:
         self._topics = topics
         self._table = table
         self._applier = applier
+        self._outcomes = outcomes
         self._owns = owns
         self._partitions = partitions
         self._set_current_event = set_current_event
@@ -138,11 +142,13 @@ class WindowProcessor:
         if blocked:
             log.warning("partitions %s were revoked mid-window; their events are left unacked",
                         sorted(blocked))  # fmt: skip
+        ready: list[tuple[bytes | None, bytes]] = []
         for record in records:
             if record["source"]["partition"] in blocked and record["status"] != "rejected":
                 continue
             stats.statuses[record["status"]] = stats.statuses.get(record["status"], 0) + 1
-            futures.append(self._topics.outcomes.send_soon(key=_key(record), value=record))
+            ready.append((_key(record), orjson.dumps(record)))
+        futures.extend(await self._outcomes.send(ready))
         futures.extend(self._table.take_pending())
         await asyncio.gather(*futures)
         ackable = [e for e in events if e.message.partition not in blocked]
@@ -208,6 +214,10 @@ def make_agent(app: Any, topics: Any, processor: WindowProcessor, settings: Sett
     """Register the agent: concurrency 1 (Faust can commit past unprocessed events above 1)."""
 
     async def apply_changes(stream: Any) -> None:
+        # Outcomes go out through the producer directly (streams.sink): declare the topics
+        # Faust would otherwise create on first send.
+        await topics.outcomes.maybe_declare()
+        await topics.dead_letters.maybe_declare()
         within = settings.window_ms / 1000
         async for events in stream.noack_take(settings.max_batch, within=within):
             ackable, stats = await processor.process(events)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import weakref
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.streams import _current_event  # private, but Faust routes table keys by it
@@ -19,6 +19,7 @@ from streams.pipeline import WindowProcessor, make_agent, owned_partitions
 from streams.sdk.client import TencentIMClient
 from streams.sdk.config import IMSettings
 from streams.settings import Settings
+from streams.sink import BatchSink
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ class Worker:
             self.topics,
             self.table,
             applier,
+            # The app's own aiokafka producer (Faust exposes no batch API of its own).
+            BatchSink(
+                lambda: cast(Any, self.app.producer)._ensure_producer(), settings.outcomes_topic
+            ),
             owns=self._owns,
             partitions=self._partition_count,
             set_current_event=_set_current_event,

@@ -33,6 +33,13 @@ class UndeliverableTopic:
         return future
 
 
+class UndeliverableSink:
+    """The outcome sink of a broker that never confirms delivery."""
+
+    async def send(self, records: list[Any]) -> list["asyncio.Future[Any]"]:
+        return [UndeliverableTopic().send_soon() for _ in records]
+
+
 class Table(dict):  # type: ignore[type-arg]
     def take_pending(self) -> list[Any]:
         return []
@@ -60,8 +67,8 @@ async def test_undeliverable_outcomes_fail_the_window(emulator_factory: Any) -> 
             client, RateLimiter(100), RetryPolicy(), concurrency=1, owns=lambda p: True
         )
         processor = WindowProcessor(
-            Settings(), topics, table, applier, owns=lambda p: True, partitions=lambda: 4,
-            set_current_event=lambda e: None,
+            Settings(), topics, table, applier, UndeliverableSink(), owns=lambda p: True,
+            partitions=lambda: 4, set_current_event=lambda e: None,
         )  # fmt: skip
         doc = {"event_id": "e1", "user_id": "alice", "conversation_id": "c2c_bob",
                "custom_data": "set", "occurred_at": "2026-11-25T10:00:00Z"}  # fmt: skip

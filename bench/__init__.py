@@ -1,0 +1,1 @@
+"""Benchmarks: the pipeline against baselines run side by side on the same broker and workload."""

