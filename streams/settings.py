@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
     sdk: SdkBackend | None = None
     rate_limit: float = Field(default=200.0, gt=0, le=100_000)
-    sdk_concurrency: int = Field(default=8, ge=1, le=256)
+    sdk_concurrency: int = Field(default=32, ge=1, le=256)
     sdk_retry_deadline_s: float = Field(default=20.0, gt=0)
     sdk_retry_base_s: float = Field(default=0.1, gt=0)
     sdk_retry_cap_s: float = Field(default=5.0, gt=0)

@@ -64,10 +64,13 @@ class Worker:
             set_current_event=_set_current_event,
         )
         self.agent = make_agent(self.app, self.topics, self.processor, settings)
+        self._owned: frozenset[int] = frozenset()
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
 
     def _owns(self, partition: int) -> bool:
-        return partition in owned_partitions(self.app, self.settings.changes_topic)
+        # Called before every SDK request: a lookup in a set kept by the rebalance signals.
+        return partition in self._owned
 
     def _partition_count(self) -> int:
         count = self.app.consumer.topic_partitions(self.settings.changes_topic)
@@ -75,10 +78,16 @@ class Worker:
 
     async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         """Take this worker's share of the app-wide request budget."""
-        owned = len(owned_partitions(self.app, self.settings.changes_topic))
+        self._owned = frozenset(owned_partitions(self.app, self.settings.changes_topic))
+        owned = len(self._owned)
         rate = budget_share(self.settings.rate_limit, owned, self._partition_count())
         self.limiter.set_rate(rate)
         log.info("owning %d partitions: SDK budget %.1f requests/s", owned, rate)
+
+    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
+        """From now on, no SDK call for these partitions (their new owner may be writing)."""
+        gone = {tp.partition for tp in revoked if tp.topic == self.settings.changes_topic}
+        self._owned = self._owned - gone
 
     def run(self) -> int:
         """Run until stopped; non-zero when the agent crashed (so the pod restarts)."""

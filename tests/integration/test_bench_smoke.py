@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from bench.harness import Run, lower_bound, measure
-from bench.run import Sizes, report, scenarios
+from bench.run import HALF_RATE, Sizes, report, scenarios
 from streams.workload import LoadSpec, load_workload
 
 
@@ -43,5 +43,6 @@ def test_tiny_runs_of_every_kind(broker: str, tmp_path: Path) -> None:
     assert pipeline.requests >= pipeline.lower_bound > 0
     assert len(pipeline.latencies_ms) == 300 and by_kind["naive"].requests == 30
     results = {label: by_kind[run.kind] for label, run in scenarios(sizes)}
+    results[HALF_RATE] = pipeline
     text = report(results, sizes, "quick")
     assert "## Ratios" in text and "(b) pipeline / naive" in text
