@@ -49,6 +49,8 @@ class ApplyReport:
     requests: int = 0
     retries: int = 0
     codes: dict[int, int] = field(default_factory=dict)
+    #: (seconds, conversations) of every request, for the latency and batch-size metrics.
+    timings: list[tuple[float, int]] = field(default_factory=list)
 
 
 class Applier:
@@ -114,7 +116,9 @@ class Applier:
         values = [(c.change.conversation_id, c.change.custom_data) for c in changes]
         async with self._slots:
             await self._limiter.acquire()
+            sent = self._clock()
             result = await self._client.mark(user_id, values)
+            report.timings.append((self._clock() - sent, len(values)))
         report.requests += 1
         report.codes[result.code] = report.codes.get(result.code, 0) + 1
         if result.frequency_limited:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from typing import IO, Any
@@ -43,7 +42,6 @@ def worker() -> None:
 
     try:
         settings = load_settings(Settings)
-        logging.basicConfig(level=settings.log_level)
         runner = Worker(settings, load_settings(IMSettings))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None

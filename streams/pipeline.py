@@ -18,7 +18,7 @@ import orjson
 from faust.types import EventT
 
 from schemas import OutcomeReason
-from streams.apply import Applied, Applier
+from streams.apply import Applied, Applier, ApplyReport
 from streams.core import outcomes
 from streams.core.decode import decode
 from streams.core.records import Change, Envelope, Forward, LastApplied, Position, Rejection
@@ -57,9 +57,10 @@ class WindowStats:
 
     events: int = 0
     conversations: int = 0
-    requests: int = 0
-    retries: int = 0
+    dead_letters: int = 0
+    forwards: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
+    sdk: ApplyReport = field(default_factory=ApplyReport)
 
 
 class WindowProcessor:
@@ -118,8 +119,10 @@ class WindowProcessor:
             elif isinstance(item, Rejection):
                 records.append(outcomes.for_rejection(item, stamp))
                 if item.dead_letter:
+                    stats.dead_letters += 1
                     futures.append(self._dead_letter(item))
             else:
+                stats.forwards += 1
                 futures.append(self._forward(item))
         groups = group_by_conversation(changes)
         stats.conversations = len(groups)
@@ -132,7 +135,7 @@ class WindowProcessor:
         resolution = resolve(groups, last)
         records.extend(outcomes.for_decision(d, stamp) for d in resolution.decided)
         report = await self._applier.apply(plan(resolution.winners))
-        stats.requests, stats.retries = report.requests, report.retries
+        stats.sdk = report
         for result in report.results:
             records.append(self._result_outcome(result, stamp))
             if result.code == 0:
@@ -210,7 +213,13 @@ def owned_partitions(app: Any, topic: str) -> set[int]:
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
 
 
-def make_agent(app: Any, topics: Any, processor: WindowProcessor, settings: Settings) -> Any:
+def make_agent(
+    app: Any,
+    topics: Any,
+    processor: WindowProcessor,
+    settings: Settings,
+    on_window: Callable[[WindowStats], None],
+) -> Any:
     """Register the agent: concurrency 1 (Faust can commit past unprocessed events above 1)."""
 
     async def apply_changes(stream: Any) -> None:
@@ -223,6 +232,6 @@ def make_agent(app: Any, topics: Any, processor: WindowProcessor, settings: Sett
             ackable, stats = await processor.process(events)
             for event in ackable:
                 await stream.ack(event)
-            log.debug("window: %s", stats)
+            on_window(stats)
 
     return app.agent(topics.changes, name="apply-changes", concurrency=1)(apply_changes)

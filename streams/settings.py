@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     table_store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://$")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: str = Field(default="text", pattern=r"^(text|json)$")
 
     @model_validator(mode="after")
     def _window_fits_rebalance(self) -> Settings:

@@ -15,7 +15,8 @@ from streams.apply import Applier
 from streams.core.retry import RetryPolicy
 from streams.errors import ConfigError
 from streams.limiter import RateLimiter, budget_share
-from streams.pipeline import WindowProcessor, make_agent, owned_partitions
+from streams.observability import Metrics, Readiness, install_pages, logging_config
+from streams.pipeline import WindowProcessor, WindowStats, make_agent, owned_partitions
 from streams.sdk.client import TencentIMClient
 from streams.sdk.config import IMSettings
 from streams.settings import Settings
@@ -63,7 +64,20 @@ class Worker:
             partitions=self._partition_count,
             set_current_event=_set_current_event,
         )
-        self.agent = make_agent(self.app, self.topics, self.processor, settings)
+        self.metrics = Metrics()
+        self._limiter_waited = 0.0
+        self.agent = make_agent(self.app, self.topics, self.processor, settings, self._on_window)
+        self._assigned_once = False
+        if settings.web_port:
+            install_pages(
+                self.app,
+                self.metrics,
+                Readiness(
+                    assigned=lambda: self._assigned_once,
+                    recovered=lambda: bool(cast(Any, self.app.tables).recovery.completed.is_set()),
+                    im_endpoint=im.endpoint,
+                ),
+            )
         self._owned: frozenset[int] = frozenset()
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
@@ -79,10 +93,22 @@ class Worker:
     async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         """Take this worker's share of the app-wide request budget."""
         self._owned = frozenset(owned_partitions(self.app, self.settings.changes_topic))
+        self._assigned_once = True
         owned = len(self._owned)
         rate = budget_share(self.settings.rate_limit, owned, self._partition_count())
         self.limiter.set_rate(rate)
         log.info("owning %d partitions: SDK budget %.1f requests/s", owned, rate)
+
+    def _on_window(self, stats: WindowStats) -> None:
+        waited, self._limiter_waited = (
+            self.limiter.waited_s - self._limiter_waited,
+            self.limiter.waited_s,
+        )
+        self.metrics.observe_window(stats, waited)
+        log.debug(
+            "window: %d events, %d conversations, %d requests, %s",
+            stats.events, stats.conversations, stats.sdk.requests, stats.statuses,
+        )  # fmt: skip
 
     async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
         """From now on, no SDK call for these partitions (their new owner may be writing)."""
@@ -91,7 +117,12 @@ class Worker:
 
     def run(self) -> int:
         """Run until stopped; non-zero when the agent crashed (so the pod restarts)."""
-        worker = faust.Worker(self.app, loglevel=self.settings.log_level, quiet=True)
+        worker = faust.Worker(
+            self.app,
+            loglevel=self.settings.log_level,
+            logging_config=logging_config(self.settings.log_level, self.settings.log_format),
+            quiet=True,
+        )
         try:
             worker.execute_from_commandline()
         except SystemExit as exc:

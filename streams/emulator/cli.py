@@ -43,6 +43,7 @@ def _announce(url: str) -> None:
 @click.option("--fail-conversations", help="Comma-separated conversation ids failing with 51007.")
 @click.option("--http-status", type=int, help="Answer every REST call with this HTTP status.")
 @click.option("--malformed", is_flag=True, default=None, help="Answer 200 with a malformed body.")
+@click.option("--non-json", is_flag=True, default=None, help="Answer 200 with a non-JSON body.")
 def emulator_command(host: str, port: int, db: Path, **knobs: object) -> None:
     """Local emulator of the Tencent Cloud Chat REST API (loopback only: /debug is open)."""
     try:

@@ -88,6 +88,8 @@ class Knobs:
     http_status: int = 0
     #: Answer every REST call 200 with a body lacking the documented fields.
     malformed: bool = False
+    #: Answer every REST call 200 (``application/json``) with a truncated body that is not JSON.
+    non_json: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that would make the emulator's behaviour meaningless."""
@@ -132,6 +134,7 @@ _PARSERS: Final[dict[str, Callable[[object], object]]] = {
     "fail_conversations": _as_id_set,
     "http_status": _as_int,
     "malformed": _as_bool,
+    "non_json": _as_bool,
 }
 
 

@@ -60,7 +60,7 @@ class Stats:
     requests: int = 0
     rejected_frequency: int = 0
     items_applied: int = 0
-    #: Failures a knob caused: 70169 requests, 50004/51007 items, http_status/malformed answers.
+    #: Failures a knob caused: 70169 requests, 50004/51007 items, http_status/malformed/non_json.
     injected_failures: int = 0
 
 
@@ -341,14 +341,20 @@ def get_list(call: Call) -> Json:
     }
 
 
+#: The ``non_json`` answer: a response cut off in the middle, as a broken proxy might send.
+NON_JSON_BODY: Final = '{"ActionStatus": "OK", "ErrorCode": 0, "ResultItem": [{"ResultCode": '
+
+
 def injected_answer(state: EmulatorState) -> web.Response | None:
-    """The ``http_status`` / ``malformed`` answer, given instead of processing the call at all."""
+    """The ``http_status`` / ``malformed`` / ``non_json`` answer, instead of processing the call."""
     knobs = state.knobs
-    if not (knobs.http_status or knobs.malformed):
+    if not (knobs.http_status or knobs.malformed or knobs.non_json):
         return None
     state.stats.injected_failures += 1
     if knobs.http_status:
         return web.Response(status=knobs.http_status, text=f"injected HTTP {knobs.http_status}")
+    if knobs.non_json:
+        return web.Response(text=NON_JSON_BODY, content_type="application/json")
     return web.json_response({"ActionStatus": "OK"})
 
 

@@ -1,0 +1,172 @@
+"""Metrics, health and logs of a worker: what an operator watches and what Kubernetes probes.
+
+``/metrics`` serves Faust's own Prometheus sensor and the pipeline's metrics from one registry;
+``/healthz`` answers while the event loop runs; ``/readyz`` answers 200 only once partitions are
+assigned, table recovery has finished and the IM endpoint accepts connections. Log records never
+carry custom data or credentials: the pipeline logs ids, counts and codes only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import faust
+import orjson
+from faust.sensors.prometheus import setup_prometheus_sensors
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from streams.pipeline import WindowStats
+
+_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
+class Metrics:
+    """The pipeline's Prometheus metrics (a registry per instance, so tests stay isolated)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events = Counter("streams_events_consumed", "Input events consumed.", registry=r)
+        self.outcomes = Counter(
+            "streams_outcomes", "Outcomes produced, by status.", ["status"], registry=r
+        )
+        self.requests = Counter(
+            "streams_sdk_requests", "IM REST requests, by request-level code.", ["code"], registry=r
+        )
+        self.latency = Histogram(
+            "streams_sdk_request_seconds", "IM REST request latency.", registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )  # fmt: skip
+        self.retries = Counter(
+            "streams_sdk_retries", "Conversations sent again after a retryable error.", registry=r
+        )
+        self.limiter_wait = Counter(
+            "streams_rate_limiter_wait_seconds", "Time spent waiting for the budget.", registry=r
+        )
+        self.window_events = Histogram(
+            "streams_window_events", "Events per window.", buckets=_SIZE_BUCKETS, registry=r
+        )
+        self.window_conversations = Histogram(
+            "streams_window_conversations", "Conversations per window.", buckets=_SIZE_BUCKETS,
+            registry=r,
+        )  # fmt: skip
+        self.per_request = Histogram(
+            "streams_events_per_request", "Conversations carried per IM request.",
+            buckets=(1, 2, 5, 10, 20, 50, 100), registry=r,
+        )  # fmt: skip
+        self.dead_letters = Counter("streams_dead_letters", "Dead letters produced.", registry=r)
+        self.forwards = Counter(
+            "streams_misrouted_forwards", "Misrouted events forwarded.", registry=r
+        )
+
+    def observe_window(self, stats: WindowStats, limiter_wait_s: float) -> None:
+        """Record one finished window (and the limiter wait accumulated during it)."""
+        self.events.inc(stats.events)
+        for status, count in stats.statuses.items():
+            self.outcomes.labels(status).inc(count)
+        for code, count in stats.sdk.codes.items():
+            self.requests.labels(str(code)).inc(count)
+        for seconds, items in stats.sdk.timings:
+            self.latency.observe(seconds)
+            self.per_request.observe(items)
+        self.retries.inc(stats.sdk.retries)
+        self.limiter_wait.inc(limiter_wait_s)
+        self.window_events.observe(stats.events)
+        self.window_conversations.observe(stats.conversations)
+        self.dead_letters.inc(stats.dead_letters)
+        self.forwards.inc(stats.forwards)
+
+
+@dataclass
+class Readiness:
+    """The checks behind ``/readyz``; each returns a reason when not ready, else None."""
+
+    assigned: Callable[[], bool]
+    recovered: Callable[[], bool]
+    im_endpoint: str
+    #: Reachability is re-checked at most this often (probes come every few seconds).
+    cache_s: float = 10.0
+    _checked: tuple[float, str | None] = (float("-inf"), None)
+
+    async def problems(self) -> list[str]:
+        """Why the worker is not ready (empty when it is)."""
+        problems = []
+        if not self.assigned():
+            problems.append("no partitions assigned yet")
+        if not self.recovered():
+            problems.append("table recovery not finished")
+        unreachable = await self._im_unreachable()
+        if unreachable:
+            problems.append(unreachable)
+        return problems
+
+    async def _im_unreachable(self) -> str | None:
+        at, answer = self._checked
+        if time.monotonic() - at < self.cache_s:
+            return answer
+        parts = urlsplit(self.im_endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname, port), timeout=2
+            )
+            writer.close()
+            answer = None
+        except (OSError, TimeoutError) as exc:
+            answer = f"IM endpoint {parts.hostname}:{port} unreachable ({type(exc).__name__})"
+        self._checked = (time.monotonic(), answer)
+        return answer
+
+
+def install_pages(app: faust.App, metrics: Metrics, readiness: Readiness) -> None:
+    """``/metrics`` (Faust's sensor and ours), ``/healthz`` and ``/readyz`` on the web port."""
+    setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="faust")
+
+    @app.page("/healthz")
+    async def healthz(view: Any, request: Any) -> Any:
+        # Answering at all proves the event loop turns.
+        return view.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(view: Any, request: Any) -> Any:
+        problems = await readiness.problems()
+        body = {"status": "ready" if not problems else "not ready", "problems": problems}
+        return view.json(body, status=200 if not problems else 503)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (``STREAMS_LOG_FORMAT=json``), for log pipelines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(doc).decode()
+
+
+def logging_config(level: str, fmt: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the worker: human-readable or JSON lines."""
+    formatter: dict[str, Any] = (
+        {"()": JsonFormatter}
+        if fmt == "json"
+        else {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "default"}},
+        "root": {"level": level, "handlers": ["stderr"]},
+    }

@@ -1,0 +1,79 @@
+"""Metrics, health and readiness over the worker's web port, and JSON logs, after real runs."""
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from streams.broker import free_port
+from tests.fixtures.pipeline import Pipeline
+
+Make = Callable[..., tuple[Pipeline, Any]]
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def wait_for(url: str, status: int, timeout_s: float = 40) -> bytes:
+    deadline = time.monotonic() + timeout_s
+    seen = (0, b"")
+    while time.monotonic() < deadline:
+        seen = get(url)
+        if seen[0] == status:
+            return seen[1]
+        time.sleep(0.3)
+    raise AssertionError(f"{url} never answered {status}; last: {seen}")
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in metrics")
+
+
+def test_health_readiness_and_metrics(pipeline_factory: Make) -> None:
+    pipe, emulator = pipeline_factory()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    emulator.stop()  # the IM endpoint is down: alive but not ready
+    pipe.start_worker(STREAMS_WEB_PORT=str(port), STREAMS_LOG_FORMAT="json")
+    wait_for(f"{base}/healthz", 200)
+    body = orjson.loads(wait_for(f"{base}/readyz", 503))
+    assert any("IM endpoint" in p for p in body["problems"]), body
+    emulator.restart()
+    assert orjson.loads(wait_for(f"{base}/readyz", 200))["status"] == "ready"
+
+    docs = [
+        {"event_id": f"m{i}", "user_id": "alice", "conversation_id": f"c2c_{i % 3}",
+         "custom_data": "x", "occurred_at": "2026-11-25T10:00:00Z"}
+        for i in range(9)
+    ]  # fmt: skip
+    published = pipe.publish(*docs, b"garbage")
+    pipe.outcomes_for(set(published))
+    deadline = time.monotonic() + 20
+    text = ""
+    while time.monotonic() < deadline:
+        text = get(f"{base}/metrics")[1].decode()
+        if "streams_events_consumed_total 10.0" in text:
+            break
+        time.sleep(0.3)
+    assert metric(text, "streams_events_consumed_total") == 10
+    assert 'streams_outcomes_total{status="rejected"} 1.0' in text
+    assert 'streams_sdk_requests_total{code="0"}' in text
+    assert metric(text, "streams_dead_letters_total") == 1
+    assert "streams_sdk_request_seconds_bucket" in text and "faust_" in text
+
+    log_lines = [line for line in pipe.worker_log(0).splitlines() if line.startswith("{")]
+    assert log_lines, pipe.worker_log(0)[-2000:]
+    assert all("level" in orjson.loads(line) for line in log_lines)

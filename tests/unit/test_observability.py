@@ -1,0 +1,42 @@
+"""Metrics from window stats (a fresh registry per test), readiness reasons, JSON log lines."""
+
+import asyncio
+import logging
+
+import orjson
+
+from streams.apply import ApplyReport
+from streams.broker import free_port
+from streams.observability import JsonFormatter, Metrics, Readiness
+from streams.pipeline import WindowStats
+
+
+def test_window_stats_become_metrics() -> None:
+    metrics = Metrics()
+    sdk = ApplyReport(requests=2, retries=3, codes={0: 1, 70169: 1}, timings=[(0.01, 40), (0.2, 2)])
+    stats = WindowStats(events=50, conversations=42, dead_letters=1, forwards=2,
+                        statuses={"applied": 40, "rejected": 1}, sdk=sdk)  # fmt: skip
+    metrics.observe_window(stats, limiter_wait_s=0.5)
+    value = metrics.registry.get_sample_value
+    assert value("streams_events_consumed_total") == 50
+    assert value("streams_outcomes_total", {"status": "applied"}) == 40
+    assert value("streams_sdk_requests_total", {"code": "70169"}) == 1
+    assert value("streams_sdk_retries_total") == 3
+    assert value("streams_rate_limiter_wait_seconds_total") == 0.5
+    assert value("streams_events_per_request_sum") == 42
+    assert value("streams_sdk_request_seconds_count") == 2
+    assert value("streams_misrouted_forwards_total") == 2
+
+
+def test_readiness_names_every_problem() -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    readiness = Readiness(assigned=lambda: False, recovered=lambda: False, im_endpoint=closed)
+    problems = asyncio.run(readiness.problems())
+    assert problems[:2] == ["no partitions assigned yet", "table recovery not finished"]
+    assert "unreachable" in problems[2]
+
+
+def test_json_log_lines() -> None:
+    record = logging.LogRecord("streams.worker", logging.INFO, __file__, 1, "owning %d", (4,), None)
+    doc = orjson.loads(JsonFormatter().format(record))
+    assert (doc["level"], doc["logger"], doc["message"]) == ("INFO", "streams.worker", "owning 4")
