@@ -95,6 +95,8 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_heartbeat_interval": settings.broker_heartbeat_interval_s,
         "broker_rebalance_timeout": settings.broker_rebalance_timeout_s,
     }
+    if settings.group_instance_id:
+        conf["consumer_group_instance_id"] = settings.group_instance_id
     if settings.embedded_broker:
         conf.update(EMBEDDED_OVERRIDES)
         # streams.tansu registers the transport that fixes fetch waits and end offsets.

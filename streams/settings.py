@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     broker_sasl_username: str | None = None
     broker_sasl_password: SecretStr | None = None
     broker_ca_file: Path | None = None
+    #: Static group membership (e.g. the pod name): a restarted pod rejoins without a rebalance.
+    group_instance_id: str | None = Field(default=None, min_length=1, max_length=249)
     embedded_broker: bool = False
     broker_session_timeout_s: float = Field(default=30.0, gt=0)
     broker_rebalance_timeout_s: float = Field(default=60.0, gt=0)

@@ -64,3 +64,17 @@ def test_worker_refuses_to_start_without_sdk() -> None:
     )
     assert done.returncode != 0
     assert b"STREAMS_SDK is not set" in done.stderr
+
+
+def test_faust_settings_for_production_and_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.app import faust_settings
+
+    monkeypatch.setenv("STREAMS_GROUP_INSTANCE_ID", "streams-0")
+    prod = faust_settings(load_settings(Settings))
+    assert prod["consumer_group_instance_id"] == "streams-0"
+    assert prod["broker"].startswith("kafka://") and prod["web_bind"] == "127.0.0.1"
+    assert prod["broker_session_timeout"] == 30.0
+    monkeypatch.setenv("STREAMS_EMBEDDED_BROKER", "true")
+    embedded = faust_settings(load_settings(Settings))
+    assert embedded["broker"].startswith("tansu://")
+    assert embedded["broker_session_timeout"] == 2.0
