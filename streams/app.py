@@ -82,6 +82,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "store": settings.table_store,
         "datadir": str(settings.data_dir),
         "topic_partitions": settings.topic_partitions,
+        "topic_allow_declare": settings.topic_allow_declare,
         "web_enabled": settings.web_port != 0,
         "web_port": settings.web_port or 6066,
         "web_bind": settings.web_host,

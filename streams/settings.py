@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     outcomes_topic: str = "conversation-custom-data-outcomes"
     dead_letter_topic: str = "conversation-custom-data-dead-letters"
     topic_partitions: int = Field(default=8, ge=1, le=10_000)
+    #: False where topics are managed outside the app (Strimzi KafkaTopic): Faust then never
+    #: tries to create them, which a Kafka user without create rights could not do anyway.
+    topic_allow_declare: bool = True
 
     window_ms: int = Field(default=250, ge=1, le=60_000)
     max_batch: int = Field(default=2_000, ge=1, le=100_000)

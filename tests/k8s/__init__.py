@@ -1,0 +1,1 @@
+"""Offline checks of the container image definition and the Kubernetes manifests in k8s/."""
