@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     topic_allow_declare: bool = True
 
     window_ms: int = Field(default=250, ge=1, le=60_000)
-    max_batch: int = Field(default=2_000, ge=1, le=100_000)
+    max_batch: int = Field(default=10_000, ge=1, le=100_000)
     max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     max_clock_skew_s: float = Field(default=300.0, ge=0)
 
