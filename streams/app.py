@@ -16,6 +16,7 @@ from faust.serializers import codecs
 from mode.supervisors import CrashingSupervisor
 
 import streams.tansu  # noqa: F401 - registers the tansu:// transport
+from streams import transport
 from streams.settings import SecurityProtocol, Settings
 
 
@@ -98,10 +99,12 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     }
     if settings.group_instance_id:
         conf["consumer_group_instance_id"] = settings.group_instance_id
+    # Our transports (registered by importing streams.tansu / streams.transport) never count
+    # skipped offsets as acked; the Tansu one also fixes fetch waits and end offsets.
+    scheme = "tansu://" if settings.embedded_broker else f"{transport.SCHEME}://"
+    conf["broker"] = settings.broker.replace("kafka://", scheme)
     if settings.embedded_broker:
         conf.update(EMBEDDED_OVERRIDES)
-        # streams.tansu registers the transport that fixes fetch waits and end offsets.
-        conf["broker"] = settings.broker.replace("kafka://", "tansu://")
     return conf
 
 

@@ -22,6 +22,8 @@ from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streams.transport import GaplessConsumer
+
 FETCH_MAX_WAIT_MS = 100
 
 
@@ -76,8 +78,8 @@ class TansuConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return await true_end_offsets(bootstrap, listed)
 
 
-class TansuConsumer(faust_aiokafka.Consumer):
-    """Faust consumer using :class:`TansuConsumerThread`."""
+class TansuConsumer(GaplessConsumer):
+    """The worker's consumer (no gap filling) with :class:`TansuConsumerThread`."""
 
     def _new_consumer_thread(self) -> TansuConsumerThread:
         return TansuConsumerThread(self, loop=self.loop, beacon=self.beacon)

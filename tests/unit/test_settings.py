@@ -72,7 +72,7 @@ def test_faust_settings_for_production_and_embedded(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("STREAMS_GROUP_INSTANCE_ID", "streams-0")
     prod = faust_settings(load_settings(Settings))
     assert prod["consumer_group_instance_id"] == "streams-0"
-    assert prod["broker"].startswith("kafka://") and prod["web_bind"] == "127.0.0.1"
+    assert prod["broker"].startswith("streamskafka://") and prod["web_bind"] == "127.0.0.1"
     assert prod["broker_session_timeout"] == 30.0
     monkeypatch.setenv("STREAMS_EMBEDDED_BROKER", "true")
     embedded = faust_settings(load_settings(Settings))
