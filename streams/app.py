@@ -75,6 +75,10 @@ def _broker_credentials(settings: Settings) -> Any:
     )
 
 
+#: Room for any input message the broker accepted, plus dead-letter headers.
+MAX_PRODUCE_REQUEST_BYTES = 4 * 1024 * 1024
+
+
 def faust_settings(settings: Settings) -> dict[str, Any]:
     """Faust configuration: production defaults plus the embedded-broker overrides."""
     conf: dict[str, Any] = {
@@ -93,6 +97,10 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "Table": TrackedTable,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
+        # Dead letters carry the input bytes as received plus headers; Faust's default limit
+        # (1,000,000 bytes) is below Kafka's default message size (1,048,588), so one big input
+        # made its dead letter unproducible and stopped the worker on every restart.
+        "producer_max_request_size": MAX_PRODUCE_REQUEST_BYTES,
         "broker_session_timeout": settings.broker_session_timeout_s,
         "broker_heartbeat_interval": settings.broker_heartbeat_interval_s,
         "broker_rebalance_timeout": settings.broker_rebalance_timeout_s,

@@ -1,0 +1,1 @@
+"""Reliability under real, injected faults (see docs/RELIABILITY.md)."""

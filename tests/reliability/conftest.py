@@ -1,0 +1,100 @@
+"""Fixtures of the reliability tests: the ``soak`` marker, figures, and pipelines with own env.
+
+The soak variants run only with ``--soak`` (when this directory is on the command line, e.g.
+``pytest tests/reliability --soak``) or ``STREAMS_SOAK=1``; by default they are deselected.
+Every test records its figures with the ``figures`` fixture: they are printed (``-s``), written
+to ``<tmp_path>/figures.json`` and, when ``STREAMS_RELIABILITY_FIGURES`` names a file, appended
+to it as one JSON line per test (what docs/RELIABILITY.md is filled from).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import settings
+
+from streams.broker import create_topics
+from tests.fixtures.emulator import EmulatorFactory, RunningEmulator
+from tests.fixtures.pipeline import PARTITIONS, Pipeline
+
+SOAK_ENV = "STREAMS_SOAK"
+FIGURES_ENV = "STREAMS_RELIABILITY_FIGURES"
+
+#: Property tests: no per-example deadline (a shared 2-core machine is noisy), and derandomized
+#: so a run is repeatable and CI never fails on an example another run did not draw.
+settings.register_profile("reliability", deadline=None, derandomize=True, max_examples=1000)
+HYPOTHESIS = settings.get_profile("reliability")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", default=False, help="run the soak variants")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "soak: long reliability variants (--soak / STREAMS_SOAK=1)")
+
+
+def soak_enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("--soak", default=False)) or os.environ.get(SOAK_ENV) == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if soak_enabled(config):
+        return
+    deselected = [item for item in items if item.get_closest_marker("soak")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A dict the test fills with its figures; reported when the test ends (pass or fail)."""
+    found: dict[str, Any] = {}
+    yield found
+    line = orjson.dumps({"test": request.node.nodeid, **found}, default=str)
+    (tmp_path / "figures.json").write_bytes(line + b"\n")
+    print(f"\nRELIABILITY {line.decode()}")
+    target = os.environ.get(FIGURES_ENV)
+    if target:
+        with Path(target).open("ab") as out:
+            out.write(line + b"\n")
+
+
+MakePipeline = Callable[..., tuple[Pipeline, RunningEmulator]]
+
+
+@pytest.fixture
+def reliable_pipeline(
+    broker: str, topic_prefix: str, emulator_factory: EmulatorFactory, tmp_path: Path
+) -> Iterator[MakePipeline]:
+    """Like ``pipeline_factory``, plus ``emulator_env`` (e.g. another secret) and ``worker_env``.
+
+    ``make(emulator_env=..., worker_env=..., **knobs)`` -> (Pipeline, RunningEmulator). Workers
+    are stopped (SIGTERM, then SIGKILL) when the test ends, before the emulator.
+    """
+    made: list[Pipeline] = []
+
+    def make(
+        *,
+        emulator_env: Mapping[str, str] | None = None,
+        worker_env: Mapping[str, str] | None = None,
+        **knobs: object,
+    ) -> tuple[Pipeline, RunningEmulator]:
+        emulator = emulator_factory(env=emulator_env, **knobs)
+        pipe = Pipeline(broker, topic_prefix, emulator.url, tmp_path)
+        pipe.env_overrides.update(worker_env or {})
+        names = (pipe.changes, pipe.outcomes, pipe.dead_letters)
+        asyncio.run(create_topics(broker, dict.fromkeys(names, PARTITIONS)))
+        made.append(pipe)
+        return pipe, emulator
+
+    yield make
+    for pipe in made:
+        pipe.stop()

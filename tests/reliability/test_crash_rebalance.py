@@ -1,0 +1,215 @@
+"""Worker crashes (SIGKILL) and group membership changes while a stream is being processed.
+
+Two workers share the consumer group over 4 partitions; a background publisher writes rounds of
+changes (200 users x 10 conversations, a rising version per conversation per round, plus late
+events and exact replays) while one worker is SIGKILLed and restarted, or a third joins and
+leaves. Afterwards every published position must have an outcome, no event may be both applied
+and failed, the IM state must be last-write-wins, and the write log must never move backwards.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.fixtures.pipeline import PARTITIONS, Pipeline
+from tests.reliability.conftest import MakePipeline
+from tests.reliability.helpers import (
+    Doc,
+    Ledger,
+    Publisher,
+    Workload,
+    check_outcomes_cover,
+    check_state,
+    check_writes,
+    emulator_state,
+    last_processed,
+    longest_gap,
+    read_outcomes,
+    stalls,
+    wait_for,
+)
+
+#: The emulator has no limit here; a high budget keeps the SDK from being the bottleneck.
+FAST = {"STREAMS_RATE_LIMIT": "5000", "STREAMS_SDK_CONCURRENCY": "16"}
+_OWNING = re.compile(r"owning (\d+) partitions")
+
+
+@dataclass(frozen=True)
+class Scale:
+    rounds: int
+    interval_s: float
+    cycles: int
+    users: int = 200
+    conversations: int = 10
+
+
+DEFAULT = Scale(rounds=10, interval_s=0.8, cycles=1)
+SOAK = Scale(rounds=60, interval_s=0.8, cycles=5)
+SCALES = [
+    pytest.param(DEFAULT, id="default"),
+    pytest.param(SOAK, id="soak", marks=pytest.mark.soak),
+]
+
+
+def owned(pipe: Pipeline, index: int) -> int | None:
+    """Partitions the worker last reported owning (None before its first assignment)."""
+    found = _OWNING.findall(pipe.worker_log(index))
+    return int(found[-1]) if found else None
+
+
+def assignments(pipe: Pipeline, index: int) -> int:
+    return len(_OWNING.findall(pipe.worker_log(index)))
+
+
+def wait_owning(
+    pipe: Pipeline, index: int, *, since: int = 0, empty_ok: bool = False, timeout_s: float = 60.0
+) -> float:
+    """Seconds until worker ``index`` reports an assignment (after ``since`` earlier ones)."""
+    return wait_for(
+        lambda: assignments(pipe, index) > since and (empty_ok or bool(owned(pipe, index))),
+        timeout_s,
+        f"worker {index} to own partitions:\n{pipe.worker_log(index)[-3000:]}",
+    )
+
+
+def start_pair(pipe: Pipeline) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    first, second = pipe.start_worker(), pipe.start_worker()
+    wait_for(
+        lambda: (
+            owned(pipe, 0) is not None
+            and owned(pipe, 1) is not None
+            and (owned(pipe, 0) or 0) + (owned(pipe, 1) or 0) == PARTITIONS
+            and bool(owned(pipe, 1))
+        ),
+        60,
+        "both workers to share the partitions",
+    )
+    return first, second
+
+
+def verify(
+    pipe: Pipeline, emulator: Any, work: Workload, publisher: Publisher, figures: dict[str, Any]
+) -> list[Doc]:
+    published = publisher.join_checked()
+    outcomes = read_outcomes(pipe.bootstrap, pipe.outcomes, published, timeout_s=120)
+    seen = {(d["source"]["partition"], d["source"]["offset"]) for d in outcomes}
+    figures |= {"events": len(published), "lost": len(set(published) - seen)}
+    dict_published = {pos: doc for pos, doc in published.items() if isinstance(doc, dict)}
+    ledger = Ledger(dict_published, outcomes, emulator.writes())
+    figures |= check_outcomes_cover(ledger)
+    figures |= check_writes(ledger)
+    figures |= check_state(
+        ledger, emulator_state(emulator, work.user_ids()), everything_applies=True
+    )
+    figures["emulator_requests"] = emulator.stats()["requests"]
+    figures["drain_s"] = round(last_processed(outcomes) - publisher.round_times[-1], 2)
+    return outcomes
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_sigkill_and_restart_mid_stream(
+    reliable_pipeline: MakePipeline, figures: dict[str, Any], scale: Scale
+) -> None:
+    pipe, emulator = reliable_pipeline(worker_env=FAST)
+    work = Workload(
+        tag=pipe.prefix, users=scale.users, conversations=scale.conversations, rounds=scale.rounds
+    )
+    start_pair(pipe)
+    slots = [0, 1]  # index in pipe.workers (and log number) of each of the two live workers
+    started = time.time()
+    publisher = Publisher(
+        pipe.bootstrap, pipe.changes, [work.round(r) for r in range(scale.rounds)], scale.interval_s
+    )
+    publisher.start()
+    publisher.wait_round(1)
+    wait_for(lambda: emulator.stats()["items_applied"] > 0, 30, "the first writes")
+    kills: list[float] = []
+    takeovers: list[float] = []
+    rejoins: list[float] = []
+    step = scale.rounds // (scale.cycles + 1)
+    for cycle in range(scale.cycles):
+        victim, survivor = cycle % 2, 1 - cycle % 2  # alternate which worker dies
+        publisher.wait_round(1 + cycle * step + step // 3)
+        before = assignments(pipe, slots[survivor])
+        pipe.workers[slots[victim]].kill()
+        pipe.workers[slots[victim]].wait()
+        kills.append(time.time())
+        takeovers.append(round(wait_owning(pipe, slots[survivor], since=before), 2))
+        publisher.wait_round(1 + cycle * step + 2 * step // 3)
+        pipe.start_worker()
+        slots[victim] = len(pipe.workers) - 1
+        rejoins.append(round(wait_owning(pipe, slots[victim]), 2))
+    figures |= {
+        "scale": scale.__dict__,
+        "events_per_round": work.per_round,
+        "kills": len(kills),
+        "survivor_took_over_after_s": takeovers,
+        "restarted_worker_assigned_after_s": rejoins,
+    }
+    outcomes = verify(pipe, emulator, work, publisher, figures)
+    figures |= {
+        "time_to_recover_s": [max(stalls(outcomes, after=k).values()) for k in kills],
+        "longest_partition_stall_s": longest_gap(outcomes, started, last_processed(outcomes)),
+        "wall_s": round(time.time() - started, 1),
+    }
+    assert figures["events"] >= 20_000
+    assert all(pipe.workers[i].poll() is None for i in slots), "a worker died on its own"
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_third_worker_joins_and_leaves_mid_stream(
+    reliable_pipeline: MakePipeline, figures: dict[str, Any], scale: Scale
+) -> None:
+    pipe, emulator = reliable_pipeline(worker_env=FAST)
+    work = Workload(
+        tag=pipe.prefix, users=scale.users, conversations=scale.conversations, rounds=scale.rounds
+    )
+    start_pair(pipe)
+    started = time.time()
+    publisher = Publisher(
+        pipe.bootstrap, pipe.changes, [work.round(r) for r in range(scale.rounds)], scale.interval_s
+    )
+    publisher.start()
+    joins: list[float] = []
+    leaves: list[float] = []
+    exit_codes: list[int] = []
+    third_owned: list[int] = []
+    step = scale.rounds // (scale.cycles + 1)
+    for cycle in range(scale.cycles):
+        publisher.wait_round(1 + cycle * step + step // 4)
+        third = pipe.start_worker()
+        index = len(pipe.workers) - 1
+        # Faust's sticky assignor may leave the third of 3 workers on 4 partitions idle (at most
+        # ceil(4/3) = 2 each): the join still revokes and reassigns on the other two.
+        joins.append(round(wait_owning(pipe, index, empty_ok=True), 2))
+        third_owned.append(owned(pipe, index) or 0)
+        publisher.wait_round(1 + cycle * step + 3 * step // 4)
+        before = assignments(pipe, 0)
+        leaving = time.monotonic()
+        third.terminate()
+        exit_codes.append(third.wait(timeout=60))
+        leaves.append(round(time.monotonic() - leaving, 2))
+        wait_owning(pipe, 0, since=before, empty_ok=True)
+    figures |= {
+        "scale": scale.__dict__,
+        "events_per_round": work.per_round,
+        "joins": len(joins),
+        "joined_worker_assigned_after_s": joins,
+        "joined_worker_partitions": third_owned,
+        "sigterm_to_exit_s": leaves,
+        "exit_codes": exit_codes,
+    }
+    outcomes = verify(pipe, emulator, work, publisher, figures)
+    figures |= {
+        "longest_partition_stall_s": longest_gap(outcomes, started, last_processed(outcomes)),
+        "wall_s": round(time.time() - started, 1),
+    }
+    assert figures["events"] >= 20_000
+    assert exit_codes == [0] * len(exit_codes), "SIGTERM is a clean shutdown"
+    assert all(pipe.workers[i].poll() is None for i in (0, 1)), "a worker died on its own"
