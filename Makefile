@@ -33,5 +33,9 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
 
+# Longer reliability variants (crash/rebalance soaks); not part of `make test`.
+soak: $(STAMP)
+	STREAMS_SOAK=1 $(BIN)/pytest -q tests/reliability
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
