@@ -38,7 +38,9 @@ def _describe(errors: list[ErrorDetails]) -> str:
 
 def _reason(errors: list[ErrorDetails]) -> OutcomeReason:
     fields = {str(err["loc"][0]) for err in errors if err["loc"]}
-    if fields == {"custom_data"} and all(err["type"] == "value_error" for err in errors):
+    if fields == {"custom_data"} and all(
+        err["type"] in ("value_error", "string_too_long") for err in errors
+    ):
         return OutcomeReason.TOO_LARGE
     if fields == {"conversation_id"}:
         return OutcomeReason.BAD_CONVERSATION_ID

@@ -59,6 +59,7 @@ def test_oversized_message_rejected_before_parsing() -> None:
     ("doc", "reason"),
     [
         (change_doc("e", data="é" * 128 + "x"), OutcomeReason.TOO_LARGE),
+        (change_doc("e", data="x" * 257), OutcomeReason.TOO_LARGE),
         (change_doc("e", conv="c2c_"), OutcomeReason.BAD_CONVERSATION_ID),
         (change_doc("e", conv="dm_bob"), OutcomeReason.BAD_CONVERSATION_ID),
         (change_doc("e", version="3"), OutcomeReason.SCHEMA),
