@@ -35,7 +35,7 @@ bench-quick: $(STAMP)
 
 # Longer reliability variants (crash/rebalance soaks); not part of `make test`.
 soak: $(STAMP)
-	STREAMS_SOAK=1 $(BIN)/pytest -q tests/reliability
+	STREAMS_SOAK=1 $(BIN)/pytest -q tests/reliability -m soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
