@@ -9,9 +9,8 @@ to it as one JSON line per test (what docs/RELIABILITY.md is filled from).
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ import orjson
 import pytest
 from hypothesis import settings
 
-from streams.broker import create_topics
-from tests.fixtures.emulator import EmulatorFactory, RunningEmulator
-from tests.fixtures.pipeline import PARTITIONS, Pipeline
+from tests.fixtures.emulator import RunningEmulator
+from tests.fixtures.pipeline import Pipeline
 
 SOAK_ENV = "STREAMS_SOAK"
 FIGURES_ENV = "STREAMS_RELIABILITY_FIGURES"
@@ -71,30 +69,6 @@ MakePipeline = Callable[..., tuple[Pipeline, RunningEmulator]]
 
 
 @pytest.fixture
-def reliable_pipeline(
-    broker: str, topic_prefix: str, emulator_factory: EmulatorFactory, tmp_path: Path
-) -> Iterator[MakePipeline]:
-    """Like ``pipeline_factory``, plus ``emulator_env`` (e.g. another secret) and ``worker_env``.
-
-    ``make(emulator_env=..., worker_env=..., **knobs)`` -> (Pipeline, RunningEmulator). Workers
-    are stopped (SIGTERM, then SIGKILL) when the test ends, before the emulator.
-    """
-    made: list[Pipeline] = []
-
-    def make(
-        *,
-        emulator_env: Mapping[str, str] | None = None,
-        worker_env: Mapping[str, str] | None = None,
-        **knobs: object,
-    ) -> tuple[Pipeline, RunningEmulator]:
-        emulator = emulator_factory(env=emulator_env, **knobs)
-        pipe = Pipeline(broker, topic_prefix, emulator.url, tmp_path)
-        pipe.env_overrides.update(worker_env or {})
-        names = (pipe.changes, pipe.outcomes, pipe.dead_letters)
-        asyncio.run(create_topics(broker, dict.fromkeys(names, PARTITIONS)))
-        made.append(pipe)
-        return pipe, emulator
-
-    yield make
-    for pipe in made:
-        pipe.stop()
+def reliable_pipeline(pipeline_factory: MakePipeline) -> MakePipeline:
+    """``pipeline_factory`` under the name these tests use (emulator_env, worker_env, knobs)."""
+    return pipeline_factory
