@@ -147,7 +147,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics, TrackedTable]:
     )
     table = app.Table(
         "last-applied",
-        # Values are plain JSON lists ([event_id, version, occurred_us, offset]).
+        # Values are plain JSON lists (streams.core.records.LastApplied.to_json).
         schema=faust.Schema(key_type=str, key_serializer="orjson", value_serializer="orjson"),
         partitions=settings.topic_partitions,
     )

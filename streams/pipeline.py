@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from faust.types import EventT
@@ -21,10 +21,19 @@ from schemas import OutcomeReason
 from streams.apply import Applied, Applier, ApplyReport
 from streams.core import outcomes
 from streams.core.decode import decode
-from streams.core.records import Change, Envelope, Forward, LastApplied, Position, Rejection
+from streams.core.records import (
+    NOTHING_APPLIED,
+    Change,
+    Envelope,
+    Forward,
+    LastApplied,
+    Position,
+    Rejection,
+)
 from streams.core.window import group_by_conversation, plan, resolve
 from streams.settings import OnRetryExhausted, Settings
 from streams.sink import BatchSink
+from streams.transport import GaplessConsumer
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +114,7 @@ class WindowProcessor:
         records: list[dict[str, Any]] = []
         by_envelope: dict[int, Event] = {}
         changes: list[Change] = []
-        for event in events:
+        for event in _first_copies(events):
             envelope = self._envelope(event, partitions)
             by_envelope[id(envelope)] = event
             item = decode(
@@ -134,13 +143,18 @@ class WindowProcessor:
                 last[conversation] = LastApplied.from_json(stored)
         resolution = resolve(groups, last)
         records.extend(outcomes.for_decision(d, stamp) for d in resolution.decided)
+        # Before a value can reach the IM, the table must know it may be there: a worker dying
+        # after the write would otherwise let its successor write an older value after it.
+        for winner in resolution.winners:
+            entry = last.get(winner.conversation, NOTHING_APPLIED).writing(winner)
+            self._remember(winner, by_envelope, entry)
+        await asyncio.gather(*self._table.take_pending())
         report = await self._applier.apply(plan(resolution.winners))
         stats.sdk = report
         for result in report.results:
             records.append(self._result_outcome(result, stamp))
             if result.code == 0:
-                self._set_current_event(by_envelope[id(result.change.envelope)])
-                self._table[result.change.conversation] = LastApplied.of(result.change).to_json()
+                self._remember(result.change, by_envelope, LastApplied.of(result.change))
         blocked = {c.envelope.position.partition for c in report.abandoned}
         if blocked:
             log.warning("partitions %s were revoked mid-window; their events are left unacked",
@@ -156,6 +170,11 @@ class WindowProcessor:
         await asyncio.gather(*futures)
         ackable = [e for e in events if e.message.partition not in blocked]
         return ackable, stats
+
+    def _remember(self, change: Change, by_envelope: dict[int, Event], entry: LastApplied) -> None:
+        """Write the conversation's table entry, routed to the partition of its events."""
+        self._set_current_event(by_envelope[id(change.envelope)])
+        self._table[change.conversation] = entry.to_json()
 
     def _result_outcome(self, result: Applied, stamp: str) -> dict[str, Any]:
         reason = None
@@ -203,6 +222,23 @@ class WindowProcessor:
         )
 
 
+def _first_copies(events: Sequence[Event]) -> list[Event]:
+    """The window's events without repeated deliveries of one message (same position).
+
+    A refetch can hand the same message to a window twice; it gets one outcome, and both
+    copies are acked.
+    """
+    seen: set[tuple[str, int, int]] = set()
+    firsts: list[Event] = []
+    for event in events:
+        msg = event.message
+        position = (msg.topic, msg.partition, msg.offset)
+        if position not in seen:
+            seen.add(position)
+            firsts.append(event)
+    return firsts
+
+
 def _key(record: dict[str, Any]) -> bytes | None:
     user = record["user_id"]
     return None if user is None else str(user).encode()
@@ -228,9 +264,11 @@ def make_agent(
         await topics.outcomes.maybe_declare()
         await topics.dead_letters.maybe_declare()
         within = settings.window_ms / 1000
+        consumer = cast(GaplessConsumer, app.consumer)
         async for events in stream.noack_take(settings.max_batch, within=within):
             ackable, stats = await processor.process(events)
             for event in ackable:
+                consumer.mark_processed(event.message)
                 await stream.ack(event)
             on_window(stats)
 

@@ -1,30 +1,159 @@
-"""The worker's Kafka transport: Faust's aiokafka driver, minus its gap filling.
+"""The worker's Kafka transport: Faust's aiokafka driver with commits that never skip an event.
 
-Faust treats a jump in a partition's offsets as a "gap" and counts the skipped offsets as acked
-(meant for compacted topics and transaction markers). Around rebalances and start-up Faust itself
-can drop fetched messages (a fetch from before the seek to the committed offset, or a read offset
-written back after revocation), and the gap then commits past events that never got an outcome:
-they are lost. The changes topic is neither compacted nor transactional, so here a jump is never
-acked: the commit stops at the last offset the agent really acked, and a restart redelivers.
-(Upstream producers writing the changes topic in transactions leave markers that look like
-gaps; commits would then stall at the marker: a visible lag, never a loss.)
+Faust's consumer loses events around rebalances and restarts in four measured ways, each of
+which commits past an event that never got an outcome (docs/RELIABILITY.md, finding 2):
+
+1. Gap filling: a jump in a partition's offsets counts the skipped offsets as acked (meant for
+   compacted topics and transaction markers).
+2. Read offsets: a fetched message below the partition's last read offset is dropped. A read
+   offset written back after a rebalance's seek drops the refetched events.
+3. Skipped events are acked: a stream acks every event it skips because it was fetched in an
+   older generation or while flow was paused, although no agent processed it.
+4. The commit rule lets a one-offset hole right after the committed offset through, and any
+   hole when the partition has no commit yet.
+
+Here (the changes topic is neither compacted nor transactional) nothing is counted as acked
+unless the agent marked it processed; the commit only advances over a run of acked offsets
+that starts exactly at the committed offset (or at the earliest offset, where the group never
+committed); every fetched message is delivered; and a partition whose commit is blocked by
+offsets nobody is processing is fetched again from the hole. Redelivered events come out as
+``duplicate`` or ``stale``: at-least-once, never a loss. (Upstream producers writing the
+changes topic in transactions leave markers that look like holes; commits would then refetch
+and stall at the marker: a visible lag, never a loss.)
 """
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+from typing import Any
+
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.types import TP, Message
+from faust.types.tuples import ack_lock
+
+from streams.core import offsets
 
 #: URL scheme of this transport (``streams.app`` rewrites ``kafka://`` to it).
 SCHEME = "streamskafka"
 
+#: A hole is fetched again at most this often (the refetch itself takes one fetch round trip).
+HOLE_REFETCH_S = 5.0
+
+
+class _Unread(dict[TP, int | None]):
+    """Faust's read offsets, always unknown: Faust then delivers every message it fetched."""
+
+    def __getitem__(self, key: TP) -> None:
+        return None
+
+    def __setitem__(self, key: TP, value: int | None) -> None:
+        return None
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
 
 class GaplessConsumer(faust_aiokafka.Consumer):
-    """An aiokafka consumer that never counts unseen offsets as acked."""
+    """An aiokafka consumer that commits only what the agent processed, without holes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_offset = _Unread()
+        self._processed: set[tuple[TP, int]] = set()
+        self._start: dict[TP, int] = {}
+        self._refetched: dict[TP, tuple[int, float]] = {}
+        #: Holes fetched again since start (a metric: each is a Faust drop that was repaired).
+        self.refetches = 0
+
+    def mark_processed(self, message: Message) -> None:
+        """Called by the agent just before it acks a message whose outcome is delivered."""
+        self._processed.add((message.tp, message.offset))
+
+    def ack(self, message: Message) -> bool:
+        """Record an ack only for messages the agent marked processed."""
+        if self.app.topics.acks_enabled_for(message.topic):
+            key = (message.tp, message.offset)
+            if key not in self._processed:
+                # Faust acking an event its stream skipped: untrack it, never commit it.
+                with ack_lock:
+                    message.acked = True
+                    self._unacked_messages.discard(message)
+                return False
+            self._processed.discard(key)
+        return bool(super().ack(message))
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         return None
+
+    def _acking(self, tp: TP) -> bool:
+        return bool(self.app.topics.acks_enabled_for(tp.topic)) and not self._is_changelog_tp(tp)
+
+    def _start_of(self, tp: TP) -> int | None:
+        committed = self._committed_offset.get(tp)
+        return committed if committed is not None else self._start.get(tp)
+
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets, and partitions without one to their earliest offset.
+
+        aiokafka leaves a partition without a commit where its fetcher stood, which after a
+        rebalance is past the events fetched but never processed.
+        """
+        await super().perform_seek()
+        fresh = [
+            tp
+            for tp in self.assignment()
+            if self._acking(tp) and self._committed_offset.get(tp) is None
+        ]
+        if fresh:
+            earliest = await self.earliest_offsets(*fresh)
+            for tp in fresh:
+                self._start[tp] = earliest[tp]
+                await self.seek(tp, earliest[tp])
+
+    def _new_offset(self, tp: TP) -> int | None:
+        acked = self._acked[tp]
+        start = self._start_of(tp)
+        end = offsets.committable(acked, start)
+        if end is None:
+            return None
+        done = {offset for offset in acked if offset < end}
+        acked[:] = sorted(set(acked) - done)
+        self._acked_index[tp].difference_update(done)
+        return end
+
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        """Commit, then fetch again from any hole that blocks a partition's commit."""
+        did_commit = bool(await super().commit(*args, **kwargs))
+        if not self.should_stop:
+            await self._refetch_holes()
+        return did_commit
+
+    async def _refetch_holes(self) -> None:
+        generation = self.app.consumer_generation_id
+        in_flight: dict[TP, list[int]] = defaultdict(list)
+        for message in list(self._unacked_messages):
+            if not message.acked and message.generation_id == generation:
+                in_flight[message.tp].append(message.offset)
+        assignment = self.assignment()
+        now = time.monotonic()
+        for tp, acked in list(self._acked.items()):
+            if tp not in assignment:
+                continue
+            missing = offsets.hole(acked, self._start_of(tp), in_flight[tp])
+            if missing is None:
+                continue
+            last = self._refetched.get(tp)
+            if last is not None and last[0] == missing and now - last[1] < HOLE_REFETCH_S:
+                continue
+            self._refetched[tp] = (missing, now)
+            self.refetches += 1
+            self.log.warning(
+                "%s: offset %d was never processed but later ones were; fetching again from it",
+                tp, missing,
+            )  # fmt: skip
+            await self.seek(tp, missing)
 
 
 class Transport(faust_aiokafka.Transport):

@@ -77,24 +77,59 @@ class Forward:
     partition: int
 
 
+Order = tuple[int, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class LastApplied:
-    """What the table remembers per conversation: the change last applied."""
+    """What the table remembers per conversation.
 
-    event_id: str
-    order: tuple[int, int, int]
+    ``event_id``/``order``: the change last confirmed applied (``None`` before the first).
+    ``pending``: the order of a change whose IM write was started and not confirmed. It may be
+    in the IM already (a worker dying after the write, or a timeout after the server applied
+    it), so nothing older may be written after it (docs/RELIABILITY.md, finding 3).
+    """
+
+    event_id: str | None
+    order: Order | None
+    pending: Order | None = None
 
     def to_json(self) -> list[Any]:
-        """Compact table value: ``[event_id, version, occurred_us, offset]``."""
-        return [self.event_id, *self.order]
+        """Compact table value: ``[event_id, [version, occurred_us, offset], pending order]``."""
+        return [self.event_id, self.order and list(self.order), self.pending and list(self.pending)]
 
     @classmethod
     def from_json(cls, value: Any) -> LastApplied:
         """Inverse of :meth:`to_json`."""
-        event_id, version, occurred_us, offset = value
-        return cls(str(event_id), (int(version), int(occurred_us), int(offset)))
+        event_id, order, pending = value
+        return cls(
+            None if event_id is None else str(event_id),
+            _order(order),
+            _order(pending),
+        )
 
     @classmethod
     def of(cls, change: Change) -> LastApplied:
-        """The table entry recording ``change`` as applied."""
+        """The table entry recording ``change`` as applied (and nothing pending)."""
         return cls(change.change.event_id, change.order)
+
+    def writing(self, change: Change) -> LastApplied:
+        """This entry with ``change``'s write started: recorded before the request is sent."""
+        return LastApplied(self.event_id, self.order, change.order)
+
+    def admits(self, change: Change) -> bool:
+        """Whether ``change`` may still be written: newer than what the IM may hold."""
+        if self.order is not None and change.order <= self.order:
+            return False
+        return self.pending is None or change.order >= self.pending
+
+
+#: The entry of a conversation nothing was ever written to.
+NOTHING_APPLIED = LastApplied(None, None)
+
+
+def _order(value: Any) -> Order | None:
+    if value is None:
+        return None
+    version, occurred_us, offset = value
+    return (int(version), int(occurred_us), int(offset))

@@ -1,9 +1,10 @@
 """One window's decisions: duplicates, stale events, last-write-wins, and the request plan.
 
 Changes are grouped per conversation. Within a group, a repeated event_id is a duplicate of its
-first copy; an event equal to or older than the conversation's last applied change is a
-duplicate (same event_id) or stale; of the rest, the greatest order key wins and the others are
-superseded by it. Winners are planned into requests per user of at most 100 conversations.
+first copy; an event equal to or older than the conversation's last applied change (or older
+than a change whose write may have reached the IM) is a duplicate (same event_id) or stale; of
+the rest, the greatest order key wins and the others are superseded by it. Winners are planned
+into requests per user of at most 100 conversations.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _resolve_group(group: Sequence[Change], last: LastApplied | None, out: Resol
         event_id = change.change.event_id
         if event_id in seen or (last is not None and event_id == last.event_id):
             out.decided.append(Decision(change, OutcomeStatus.DUPLICATE, OutcomeReason.DUPLICATE))
-        elif last is not None and change.order <= last.order:
+        elif last is not None and not last.admits(change):
             seen.add(event_id)
             out.decided.append(Decision(change, OutcomeStatus.STALE, OutcomeReason.STALE))
         else:

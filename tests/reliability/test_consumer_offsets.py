@@ -1,48 +1,131 @@
-"""The worker's consumer must never commit an offset the agent has not acked.
+"""The worker's consumer must never commit an offset the agent has not processed.
 
-Faust fills every jump it sees in a partition's offsets with a "gap" and treats the gap as acked
-(meant for compacted or transactional topics). The changes topic is neither, so a jump only
-happens when Faust itself dropped messages -- which it does around rebalances and start-up (a
-fetch from before the seek to the committed offsets, or a read offset written back after the
-partitions were revoked: see docs/RELIABILITY.md, "Findings"). The gap then commits past events
-that never got an outcome: they are lost. The crash and rebalance tests catch that end to end,
-by chance; this checks the commit rule itself, deterministically, on the consumer the worker
-really builds (both transports).
+Faust's consumer loses events around rebalances and restarts (docs/RELIABILITY.md, finding 2):
+it fills jumps in a partition's offsets with acked "gaps", drops fetched messages below a stale
+read offset, acks the events its streams skip, and its commit rule lets some holes through.
+The crash and rebalance tests catch those end to end, by chance; this checks each rule
+deterministically on the consumer the worker really builds (both transports); Faust's stock
+consumer breaks each of them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 from faust.types import TP
+from faust.types.tuples import ConsumerMessage
 
 from streams.app import create_app
 from streams.settings import Settings
+from streams.transport import GaplessConsumer
 
 
-@pytest.mark.parametrize("embedded", [True, False], ids=["tansu", "kafka"])
-async def test_offsets_skipped_by_the_fetcher_are_not_committed(
-    embedded: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(params=[True, False], ids=["tansu", "kafka"])
+def consumer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The consumer of a worker's app (never started: only its bookkeeping is exercised)."""
     monkeypatch.setenv("STREAMS_SDK", "tencent")
     settings = Settings(
         broker="kafka://127.0.0.1:1",  # never contacted: nothing here starts the app
-        embedded_broker=embedded,
+        embedded_broker=request.param,
         table_store="memory://",
         web_port=0,
     )
     app, _, _ = create_app(settings)
-    consumer: Any = app.consumer  # Faust's private offset bookkeeping is what is checked
-    tp = TP(settings.changes_topic, 0)
+    assert isinstance(app.consumer, GaplessConsumer)
+    # What the conductor does once the agent subscribes: acks count for the changes topic.
+    cast(Any, app.topics)._acking_topics.add(settings.changes_topic)
+    app.consumer.changes_topic = settings.changes_topic  # for the tests' convenience
+    yield app.consumer
+
+
+def message(consumer: Any, offset: int, partition: int = 0, generation: int = 0) -> Any:
+    msg = ConsumerMessage(
+        consumer.changes_topic, partition, offset, 0.0, 0, None, b"k", b"v", None,
+        tp=TP(consumer.changes_topic, partition), generation_id=generation,
+    )  # fmt: skip
+    consumer.track_message(msg)
+    return msg
+
+
+def processed(consumer: Any, *offsets: int) -> None:
+    """What the agent does after a window: mark processed, then ack (through the message)."""
+    for offset in offsets:
+        msg = message(consumer, offset)
+        consumer.mark_processed(msg)
+        msg.ack(consumer)
+
+
+async def test_a_jump_in_offsets_is_not_committed(consumer: Any) -> None:
+    tp = TP(consumer.changes_topic, 0)
     consumer._committed_offset[tp] = 2408
-    # The fetcher hands over offset 2443 while the read offset is 2408 (2408..2442 dropped):
-    # Consumer._drain_messages then records the jump like this.
+    # Offset 2443 arrives after 2408: Faust's drain loop records the jump like this.
     await consumer._add_gap(tp, 2409, 2443)
-    consumer._acked[tp].append(2443)  # the agent acks the one event it was given
-    consumer._acked_index[tp].add(2443)
-    committed = consumer._new_offset(tp)
-    assert committed is None or committed <= 2408, (
-        f"{type(consumer).__name__} would commit {committed}: offsets 2408..2442 were never "
-        "acked, so their events would never get an outcome"
-    )
+    processed(consumer, 2443)
+    assert consumer._new_offset(tp) is None, "offsets 2408..2442 were never processed"
+
+
+def test_a_one_offset_hole_after_the_commit_is_not_committed(consumer: Any) -> None:
+    tp = TP(consumer.changes_topic, 0)
+    consumer._committed_offset[tp] = 100
+    processed(consumer, 101, 102)
+    assert consumer._new_offset(tp) is None, "offset 100 was never processed"
+    processed(consumer, 100)
+    assert consumer._new_offset(tp) == 103
+
+
+def test_a_partition_without_a_commit_commits_from_its_earliest_offset(consumer: Any) -> None:
+    tp = TP(consumer.changes_topic, 0)
+    consumer._start[tp] = 0  # what perform_seek records for a partition with no commit
+    processed(consumer, 3, 4)
+    assert consumer._new_offset(tp) is None, "offsets 0..2 were never processed"
+    processed(consumer, 0, 1, 2)
+    assert consumer._new_offset(tp) == 5
+
+
+def test_events_a_stream_skipped_are_untracked_but_never_committed(consumer: Any) -> None:
+    tp = TP(consumer.changes_topic, 0)
+    consumer._committed_offset[tp] = 7
+    skipped = message(consumer, 7, generation=1)
+    skipped.ack(consumer)  # what Stream does with an event of an older generation
+    assert skipped.acked and skipped not in consumer._unacked_messages
+    assert consumer._new_offset(tp) is None
+    processed(consumer, 7)
+    assert consumer._new_offset(tp) == 8
+
+
+def test_every_fetched_message_is_delivered(consumer: Any) -> None:
+    tp = TP(consumer.changes_topic, 0)
+    consumer._read_offset[tp] = 500  # Faust writes the last read offset back after a seek
+    assert consumer._read_offset[tp] is None, "a message below it would be dropped"
+
+
+async def test_a_hole_nothing_will_fill_is_fetched_again_once(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tp = TP(consumer.changes_topic, 0)
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek(partition: TP, offset: int) -> None:  # the I/O boundary: recorded only
+        seeks.append((partition, offset))
+
+    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+    consumer.app.consumer_generation_id = 3
+    consumer._committed_offset[tp] = 50
+    in_flight = message(consumer, 50, generation=3)
+    processed(consumer, 52)
+    await consumer._refetch_holes()
+    assert seeks == [], "offset 50 is still being processed"
+    consumer.mark_processed(in_flight)
+    in_flight.ack(consumer)
+    await consumer._refetch_holes()
+    assert seeks == [], "50 is acked: the commit moves up to the hole at 51 on its own"
+    consumer._committed_offset[tp] = consumer._new_offset(tp)  # what a commit does
+    assert consumer._committed_offset[tp] == 51
+    await consumer._refetch_holes()
+    assert seeks == [(tp, 51)], "51 was dropped: nothing will ever ack it"
+    await consumer._refetch_holes()
+    assert seeks == [(tp, 51)], "fetched again at most every HOLE_REFETCH_S"
+    assert consumer.refetches == 1

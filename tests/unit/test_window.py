@@ -1,7 +1,7 @@
 """Window resolution and planning with exact expected decisions."""
 
 from schemas import OutcomeStatus
-from streams.core.records import LastApplied
+from streams.core.records import NOTHING_APPLIED, LastApplied
 from streams.core.window import group_by_conversation, plan, resolve
 from tests.unit.core_helpers import change
 
@@ -84,9 +84,40 @@ def test_conversations_are_independent() -> None:
     assert ids(out.winners) == ["a", "b", "c"] and out.decided == []
 
 
+def test_a_write_that_may_have_reached_the_im_bounds_every_later_one() -> None:
+    applied = change("x", 5, version=1)
+    started = change("p", 20, version=3)  # its request was sent; no answer was recorded
+    last = {applied.conversation: LastApplied.of(applied).writing(started)}
+    older = change("o", 10, version=2)
+    out = resolve(group_by_conversation([older]), last)
+    assert out.winners == [] and [d.status for d in out.decided] == [S.STALE]
+    again = change("p", 20, version=3)  # the replay of the unconfirmed change itself
+    newer = change("n", 30, version=4)
+    assert ids(resolve(group_by_conversation([again]), last).winners) == ["p"]
+    out = resolve(group_by_conversation([older, again, newer]), last)
+    assert ids(out.winners) == ["n"]
+    assert [(d.change.change.event_id, d.status) for d in out.decided] == [
+        ("o", S.STALE),
+        ("p", S.SUPERSEDED),
+    ]
+
+
+def test_a_first_write_bounds_later_ones_before_any_is_confirmed() -> None:
+    started = change("p", 20, version=3)
+    last = {started.conversation: NOTHING_APPLIED.writing(started)}
+    out = resolve(group_by_conversation([change("o", 10, version=2), started]), last)
+    assert ids(out.winners) == ["p"]
+    assert [(d.change.change.event_id, d.status) for d in out.decided] == [("o", S.STALE)]
+
+
 def test_table_value_round_trip() -> None:
     entry = LastApplied.of(change("a", 12, version=3))
     assert LastApplied.from_json(entry.to_json()) == entry
+    pending = entry.writing(change("b", 13, version=4))
+    assert pending.pending == (4, change("b", 13, version=4).order[1], 13)
+    assert LastApplied.from_json(pending.to_json()) == pending
+    first = NOTHING_APPLIED.writing(change("b", 13))
+    assert LastApplied.from_json(first.to_json()) == first
 
 
 def test_plan_groups_by_user_and_splits_at_100() -> None:

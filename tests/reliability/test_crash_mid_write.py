@@ -1,0 +1,68 @@
+"""A worker dies after its window reached the IM and before it acked anything (finding 3).
+
+The dead worker's window held an older and a newer change of each conversation and wrote the
+newer one. Its successor replays that window from the committed offset in windows of one event
+(``STREAMS_MAX_BATCH=1``), so the older change comes first, alone. It must not be written: the
+IM already holds the newer value, even though no outcome and no "applied" record say so.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.fixtures.pipeline import Pipeline
+from tests.integration.test_pipeline import assert_never_backwards, change
+from tests.reliability.conftest import MakePipeline
+
+USERS = ("u-0", "u-1")
+CONVERSATIONS = [f"c2c_peer{c}" for c in range(5)]
+
+
+def round_of(version: int) -> list[dict]:  # type: ignore[type-arg]
+    return [
+        change(f"{user}-{conv}-v{version}", conv, f"v{version}", user=user, version=version)
+        for user in USERS
+        for conv in CONVERSATIONS
+    ]
+
+
+def wait_for_writes(emulator: object, value: str, count: int, pipe: Pipeline) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        writes = [w for w in emulator.writes() if w["custom_data"] == value]  # type: ignore[attr-defined]
+        if len(writes) >= count:
+            return
+        assert pipe.workers[-1].poll() is None, pipe.worker_log(len(pipe.workers) - 1)
+        time.sleep(0.05)
+    raise AssertionError(f"the worker never wrote {value} {count} times")
+
+
+def test_replay_after_a_crash_mid_write_never_moves_a_value_back(
+    reliable_pipeline: MakePipeline,
+) -> None:
+    pipe, emulator = reliable_pipeline(worker_env={"STREAMS_WINDOW_MS": "1000"})
+    worker = pipe.start_worker()
+    positions = set(pipe.publish(*round_of(1)))
+    pipe.outcomes_for(set(positions))
+
+    # The IM applies the next requests, then holds the answers: the worker is stuck right after
+    # its writes reached the IM, with nothing acked and no outcome sent.
+    emulator.set_knobs(latency_ms=60_000)
+    positions |= set(pipe.publish(*round_of(2), *round_of(3)))
+    wait_for_writes(emulator, "v3", len(USERS) * len(CONVERSATIONS), pipe)
+    assert not [w for w in emulator.writes() if w["custom_data"] == "v2"], (
+        "v2 and v3 must share the dead worker's window (v2 superseded there)"
+    )
+    worker.kill()
+    worker.wait()
+
+    emulator.set_knobs(latency_ms=0)
+    pipe.start_worker(STREAMS_MAX_BATCH="1")
+    outcomes = pipe.outcomes_for(positions)
+
+    writes = emulator.writes()
+    assert_never_backwards(writes, {"v1": 1, "v2": 2, "v3": 3}, key=("user", "conversation_id"))
+    for user in USERS:
+        assert emulator.state(user) == dict.fromkeys(CONVERSATIONS, "v3")
+    replayed_v2 = [d for d in outcomes if d["event_id"].endswith("-v2")]
+    assert replayed_v2 and {d["status"] for d in replayed_v2} == {"stale"}, replayed_v2
