@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from streams.broker import create_topics, terminate
+from streams.broker import create_topics, die_with_parent, terminate
 from streams.kafka_io import consume, publish_stream
 from streams.workload import LoadSpec, load_workload
 
@@ -69,7 +69,9 @@ def start_emulator(workdir: Path, **knobs: Any) -> Emulator:
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=out)  # noqa: S603
+        return subprocess.Popen(  # noqa: S603
+            args, env=env, stdout=out, stderr=out, preexec_fn=die_with_parent
+        )
 
 
 @dataclass

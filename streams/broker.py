@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
@@ -32,6 +35,7 @@ __all__ = [
     "BrokerError",
     "EmbeddedBroker",
     "create_topics",
+    "die_with_parent",
     "free_port",
     "port_is_free",
     "probe_kafka",
@@ -180,6 +184,21 @@ def _read_tail(path: Path, max_bytes: int = _LOG_TAIL_BYTES) -> str:
             return fh.read().decode("utf-8", errors="replace")
     except OSError as exc:
         return f"<log unavailable: {exc}>"
+
+
+#: ``prctl`` option: the signal a process gets when the thread that started it exits (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for our children: SIGTERM them when their parent dies, even by SIGKILL.
+
+    A demo, test run or benchmark killed outright cannot run its cleanup; without this its
+    broker and workers keep running and holding ports. Linux only (elsewhere a no-op). The
+    child dies with the parent *thread*: start children from a thread that outlives them.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def terminate(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -342,6 +361,7 @@ class EmbeddedBroker:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
                 )
             except OSError as exc:
                 raise BrokerError(f"cannot execute Tansu binary {binary!r}: {exc}") from exc

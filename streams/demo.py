@@ -27,7 +27,7 @@ from typing import Any
 import click
 import orjson
 
-from streams.broker import EmbeddedBroker, create_topics, terminate
+from streams.broker import EmbeddedBroker, create_topics, die_with_parent, terminate
 from streams.core.decode import decode
 from streams.core.records import Change, Envelope, Position
 from streams.kafka_io import consume, key_of, produce
@@ -42,8 +42,9 @@ _LISTENING = re.compile(rb"emulator listening on (http://127\.0\.0\.1:\d+)")
 def _child(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "streams", *args], env=env, stdout=out, stderr=out
-        )
+            [sys.executable, "-m", "streams", *args], env=env, stdout=out, stderr=out,
+            preexec_fn=die_with_parent,
+        )  # fmt: skip
 
 
 @contextmanager

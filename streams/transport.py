@@ -18,8 +18,9 @@ that starts exactly at the committed offset (or at the earliest offset, where th
 committed); every fetched message is delivered; and a partition whose commit is blocked by
 offsets nobody is processing is fetched again from the hole. Redelivered events come out as
 ``duplicate`` or ``stale``: at-least-once, never a loss. (Upstream producers writing the
-changes topic in transactions leave markers that look like holes; commits would then refetch
-and stall at the marker: a visible lag, never a loss.)
+changes topic in transactions leave markers: offsets that hold no record. Each looks like a
+hole until it was fetched again ``HOLE_REFETCHES`` times without being delivered; it is then
+committed past, with an error in the log. Redeliveries and a lag of ~15 s per marker follow.)
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ SCHEME = "streamskafka"
 
 #: A hole is fetched again at most this often (the refetch itself takes one fetch round trip).
 HOLE_REFETCH_S = 5.0
+#: A hole still there after this many refetches holds no record (a transaction marker).
+HOLE_REFETCHES = 3
 
 
 class _Unread(dict[TP, int | None]):
@@ -63,9 +66,10 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         self._read_offset = _Unread()
         self._processed: set[tuple[TP, int]] = set()
         self._start: dict[TP, int] = {}
-        self._refetched: dict[TP, tuple[int, float]] = {}
+        self._refetched: dict[tuple[TP, int], tuple[float, int]] = {}
         #: Holes fetched again since start (a metric: each is a Faust drop that was repaired).
         self.refetches = 0
+        self.clock = time.monotonic
 
     def mark_processed(self, message: Message) -> None:
         """Called by the agent just before it acks a message whose outcome is delivered."""
@@ -137,23 +141,44 @@ class GaplessConsumer(faust_aiokafka.Consumer):
             if not message.acked and message.generation_id == generation:
                 in_flight[message.tp].append(message.offset)
         assignment = self.assignment()
-        now = time.monotonic()
+        now = self.clock()
+        self._refetched = {
+            (tp, offset): tried
+            for (tp, offset), tried in self._refetched.items()
+            if tp in assignment and offset >= (self._start_of(tp) or 0)
+        }
         for tp, acked in list(self._acked.items()):
             if tp not in assignment:
                 continue
             missing = offsets.hole(acked, self._start_of(tp), in_flight[tp])
             if missing is None:
                 continue
-            last = self._refetched.get(tp)
-            if last is not None and last[0] == missing and now - last[1] < HOLE_REFETCH_S:
+            tried_at, tries = self._refetched.get((tp, missing), (0.0, 0))
+            if tries and now - tried_at < HOLE_REFETCH_S:
                 continue
-            self._refetched[tp] = (missing, now)
+            if tries >= HOLE_REFETCHES:
+                self._skip_empty(tp, missing, tries)
+                continue
+            self._refetched[(tp, missing)] = (now, tries + 1)
             self.refetches += 1
             self.log.warning(
                 "%s: offset %d was never processed but later ones were; fetching again from it",
                 tp, missing,
             )  # fmt: skip
             await self.seek(tp, missing)
+
+    def _skip_empty(self, tp: TP, offset: int, tries: int) -> None:
+        """Count an offset that refetches never delivered as done: it holds no record."""
+        self.log.error(
+            "%s: offset %d was fetched again %d times and never delivered, so it holds no "
+            "record (a transaction marker?); committing past it. Produce the changes topic "
+            "without transactions.",
+            tp, offset, tries,
+        )  # fmt: skip
+        with ack_lock:
+            self._acked[tp].append(offset)
+            self._acked_index[tp].add(offset)
+        del self._refetched[(tp, offset)]
 
 
 class Transport(faust_aiokafka.Transport):

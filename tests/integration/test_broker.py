@@ -10,6 +10,8 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 
@@ -138,6 +140,27 @@ def test_stop_closes_the_port() -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     broker.stop()  # idempotent
+
+
+def test_broker_dies_with_a_parent_killed_outright() -> None:
+    """A demo or test run killed by SIGKILL runs no cleanup: its broker must not outlive it."""
+    script = (
+        "import os, signal, sys\n"
+        "from streams.broker import EmbeddedBroker\n"
+        "broker = EmbeddedBroker()\n"
+        "broker.start()\n"
+        "print(broker.port, broker.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    parent = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert parent.returncode == -signal.SIGKILL, parent.stderr
+    port, pid = (int(field) for field in parent.stdout.split())
+    deadline = time.monotonic() + 10
+    while _port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _port_open(port), f"the orphaned broker (pid {pid}) still listens on {port}"
 
 
 def test_context_manager_starts_and_stops() -> None:

@@ -19,7 +19,7 @@ from faust.types.tuples import ConsumerMessage
 
 from streams.app import create_app
 from streams.settings import Settings
-from streams.transport import GaplessConsumer
+from streams.transport import HOLE_REFETCH_S, HOLE_REFETCHES, GaplessConsumer
 
 
 @pytest.fixture(params=[True, False], ids=["tansu", "kafka"])
@@ -129,3 +129,29 @@ async def test_a_hole_nothing_will_fill_is_fetched_again_once(
     await consumer._refetch_holes()
     assert seeks == [(tp, 51)], "fetched again at most every HOLE_REFETCH_S"
     assert consumer.refetches == 1
+
+
+async def test_an_offset_refetches_never_deliver_holds_no_record(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction marker: fetched again HOLE_REFETCHES times, then committed past."""
+    tp = TP(consumer.changes_topic, 0)
+    seeks: list[int] = []
+
+    async def seek(partition: TP, offset: int) -> None:
+        seeks.append(offset)
+
+    now = [1000.0]
+    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+    consumer.clock = lambda: now[0]
+    consumer._committed_offset[tp] = 10
+    processed(consumer, 11, 12)
+    for _ in range(HOLE_REFETCHES):
+        await consumer._refetch_holes()
+        now[0] += HOLE_REFETCH_S
+    assert seeks == [10] * HOLE_REFETCHES
+    assert consumer._new_offset(tp) is None, "not yet given up on"
+    await consumer._refetch_holes()
+    assert seeks == [10] * HOLE_REFETCHES
+    assert consumer._new_offset(tp) == 13
