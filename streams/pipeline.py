@@ -34,6 +34,7 @@ from streams.core.window import group_by_conversation, plan, resolve
 from streams.settings import OnRetryExhausted, Settings
 from streams.sink import BatchSink
 from streams.transport import GaplessConsumer
+from streams.windows import windows
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,7 @@ def make_agent(
         await topics.dead_letters.maybe_declare()
         within = settings.window_ms / 1000
         consumer = cast(GaplessConsumer, app.consumer)
-        async for events in stream.noack_take(settings.max_batch, within=within):
+        async for events in windows(stream, settings.max_batch, within):
             ackable, stats = await processor.process(events)
             for event in ackable:
                 consumer.mark_processed(event.message)

@@ -142,10 +142,10 @@ class GaplessConsumer(faust_aiokafka.Consumer):
                 in_flight[message.tp].append(message.offset)
         assignment = self.assignment()
         now = self.clock()
-        self._refetched = {
+        self._refetched = {  # forget holes the commit has passed
             (tp, offset): tried
             for (tp, offset), tried in self._refetched.items()
-            if tp in assignment and offset >= (self._start_of(tp) or 0)
+            if offset >= (self._start_of(tp) or 0)
         }
         for tp, acked in list(self._acked.items()):
             if tp not in assignment:

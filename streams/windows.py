@@ -1,0 +1,60 @@
+"""Windows of events over the agent's Faust stream, in place of ``Stream.noack_take``.
+
+Same mechanics as Faust's ``noack_take`` (a stream processor fills a buffer while the stream is
+consumed passively, acks are left to the agent), two differences (see
+:mod:`streams.core.buffer`): a window is due ``window_s`` after its *first* event arrived, and
+the next window fills while the agent processes the current one. When the next window is full
+the processor waits, which stops the stream and, through Faust's flow control, the fetcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from streams.core.buffer import WindowBuffer
+
+
+async def windows(
+    stream: Any,
+    max_batch: int,
+    window_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[list[Any]]:
+    """Yield the stream's events window by window; nothing is acked here."""
+    buffer: WindowBuffer[Any] = WindowBuffer(max_batch, window_s)
+    wake = asyncio.Event()  # the first event of a window arrived, or the window is full
+    room = asyncio.Event()  # the full window was taken
+    room.set()
+
+    async def add_to_buffer(value: Any) -> Any:
+        event = stream.current_event  # read before any await: the stream moves on after
+        if event is None:
+            raise RuntimeError("the stream has no current event for a value")
+        while buffer.full:
+            room.clear()
+            await stream.wait(room)
+        buffer.add(event, clock())
+        if len(buffer) == 1 or buffer.full:
+            wake.set()
+        return value
+
+    enable_acks = stream.enable_acks
+    stream.enable_acks = False
+    stream.add_processor(add_to_buffer)
+    stream._enable_passive(aiter(stream.channel))  # as noack_take does: Faust's private API
+    try:
+        while not stream.should_stop:
+            wait = buffer.wait_s(clock())
+            if wait == 0.0:
+                events = buffer.take()
+                room.set()
+                yield events
+                continue
+            wake.clear()
+            await stream.wait_for_stopped(wake, timeout=wait)
+    finally:
+        stream.enable_acks = enable_acks
+        stream._processors.remove(add_to_buffer)

@@ -1,0 +1,38 @@
+"""Window flushing with an injected clock: due a window after the first event, or when full."""
+
+import pytest
+
+from streams.core.buffer import WindowBuffer
+
+
+def test_the_window_is_due_a_window_after_its_first_event() -> None:
+    buffer: WindowBuffer[str] = WindowBuffer(max_items=10, window_s=0.25)
+    assert buffer.wait_s(100.0) is None, "empty: nothing to wait for"
+    buffer.add("a", now=100.0)
+    buffer.add("b", now=100.2)
+    assert buffer.wait_s(100.2) == pytest.approx(0.05), "the timer is the first event's"
+    assert buffer.wait_s(100.3) == 0.0
+    assert buffer.take() == ["a", "b"]
+    assert len(buffer) == 0 and buffer.wait_s(100.3) is None
+    buffer.add("c", now=101.0)
+    assert buffer.wait_s(101.0) == pytest.approx(0.25), "the next window has its own timer"
+
+
+def test_a_full_window_is_due_at_once_and_refuses_more() -> None:
+    buffer: WindowBuffer[int] = WindowBuffer(max_items=2, window_s=5.0)
+    buffer.add(1, now=0.0)
+    assert not buffer.full
+    buffer.add(2, now=0.1)
+    assert buffer.full and buffer.wait_s(0.1) == 0.0
+    with pytest.raises(OverflowError):
+        buffer.add(3, now=0.2)
+    assert buffer.take() == [1, 2]
+    buffer.add(3, now=0.3)
+    assert buffer.take() == [3]
+
+
+def test_nonsense_sizes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        WindowBuffer(max_items=0, window_s=1.0)
+    with pytest.raises(ValueError):
+        WindowBuffer(max_items=1, window_s=-1.0)
