@@ -6,8 +6,11 @@ table; :mod:`streams.pipeline` does the window's work through :mod:`streams.core
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
+from functools import partial
+from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
@@ -18,6 +21,7 @@ from mode.supervisors import CrashingSupervisor
 import streams.tansu  # noqa: F401 - registers the tansu:// transport
 from streams import transport
 from streams.settings import SecurityProtocol, Settings
+from streams.sink import BatchSink
 
 
 class OrjsonCodec(codecs.Codec):
@@ -34,26 +38,63 @@ codecs.register("orjson", OrjsonCodec())
 
 
 class TrackedTable(faust.Table[str, list[Any]]):
-    """A Table that keeps the delivery futures of its changelog records.
+    """A Table whose changelog records the window sends itself, one batch per partition.
 
-    Faust sends changelog records with ``send_soon`` and drops the future; the window awaits
-    them before acking its input, so an offset is never committed ahead of the table state it
-    produced.
+    Faust sends each changelog record through its per-record producer path and drops the
+    future. The window must await them before acking its input (an offset must never be
+    committed ahead of the table state it produced), and that path cost ~13 % of the worker's
+    samples once every winner got two records (pending, then applied). The table's store and
+    its changelog format are Faust's; only the sending is batched (``streams.sink``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pending: list[Any] = []
+        self._unsent: list[tuple[int, bytes | None, bytes]] = []
+        self._sink: BatchSink | None = None
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        fut = super().send_changelog(*args, **kwargs)
-        self.pending.append(fut)
-        return fut
+    def send_changelog(
+        self,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> Any:
+        """Serialize and queue the record; :meth:`flush_changelog` sends it."""
+        if partition is None:
+            raise RuntimeError("a table write outside a window: its changelog partition is unknown")
+        topic = self.changelog_topic
+        key_bytes, _ = topic.prepare_key(key, key_serializer or self.key_serializer)
+        value_bytes, _ = topic.prepare_value(value, value_serializer or self.value_serializer)
+        self._unsent.append((partition, key_bytes, value_bytes))
+        # Table.on_key_set reads the record's partition from what this returns.
+        return SimpleNamespace(message=SimpleNamespace(partition=partition))
 
-    def take_pending(self) -> list[Any]:
-        """The futures of changelog records sent since the last call."""
-        pending, self.pending = self.pending, []
-        return pending
+    async def flush_changelog(self) -> list[asyncio.Future[Any]]:
+        """Send the records queued since the last flush; return their delivery futures."""
+        unsent, self._unsent = self._unsent, []
+        if not unsent:
+            return []
+        if self._sink is None:
+            producer = cast(Any, self.app.producer)
+            topic = self.changelog_topic.get_topic_name()
+            self._sink = BatchSink(lambda: producer._ensure_producer(), topic)
+        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        for partition, key, value in unsent:
+            by_partition.setdefault(partition, []).append((key, value))
+        futures = []
+        for partition, records in by_partition.items():
+            for future, count in await self._sink.send_to(partition, records):
+                future.add_done_callback(partial(self._on_batch_sent, count))
+                futures.append(future)
+        return futures
+
+    def _on_batch_sent(self, count: int, future: asyncio.Future[Any]) -> None:
+        """What Faust does per record: remember the store's last persisted changelog offset."""
+        if future.cancelled() or future.exception() is not None:
+            return  # the window awaiting this future fails and stops the worker
+        sent = future.result()
+        self.data.set_persisted_offset(sent.topic_partition, sent.offset + count - 1)
 
 
 def _broker_credentials(settings: Settings) -> Any:

@@ -149,7 +149,7 @@ class WindowProcessor:
         for winner in resolution.winners:
             entry = last.get(winner.conversation, NOTHING_APPLIED).writing(winner)
             self._remember(winner, by_envelope, entry)
-        await asyncio.gather(*self._table.take_pending())
+        await asyncio.gather(*await self._table.flush_changelog())
         report = await self._applier.apply(plan(resolution.winners))
         stats.sdk = report
         for result in report.results:
@@ -167,7 +167,7 @@ class WindowProcessor:
             stats.statuses[record["status"]] = stats.statuses.get(record["status"], 0) + 1
             ready.append((_key(record), orjson.dumps(record)))
         futures.extend(await self._outcomes.send(ready))
-        futures.extend(self._table.take_pending())
+        futures.extend(await self._table.flush_changelog())
         await asyncio.gather(*futures)
         ackable = [e for e in events if e.message.partition not in blocked]
         return ackable, stats

@@ -29,23 +29,34 @@ class BatchSink:
     async def send(
         self, records: Sequence[tuple[bytes | None, bytes]]
     ) -> list[asyncio.Future[Any]]:
-        """Queue every record; return the delivery futures of the batches."""
+        """Queue every record, partitioned by key; return the delivery futures of the batches."""
         if not records:
             return []
-        producer = self._producer()
-        count = len(await producer.partitions_for(self._topic))
+        count = len(await self._producer().partitions_for(self._topic))
         by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
         for key, value in records:
             part = partition_for(key, count) if key else next(self._round_robin) % count
             by_partition[part].append((key, value))
-        futures = []
+        futures: list[asyncio.Future[Any]] = []
         for part, items in by_partition.items():
-            batch = producer.create_batch()
-            for key, value in items:
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    futures.append(await producer.send_batch(batch, self._topic, partition=part))
-                    batch = producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        raise ValueError(f"a record of {len(value)} bytes exceeds the batch size")
-            futures.append(await producer.send_batch(batch, self._topic, partition=part))
+            futures.extend(future for future, _ in await self.send_to(part, items))
         return futures
+
+    async def send_to(
+        self, partition: int, records: Sequence[tuple[bytes | None, bytes]]
+    ) -> list[tuple[asyncio.Future[Any], int]]:
+        """Queue records for one partition; each batch's delivery future and record count."""
+        producer = self._producer()
+        sent: list[tuple[asyncio.Future[Any], int]] = []
+        batch, count = producer.create_batch(), 0
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                sent.append(
+                    (await producer.send_batch(batch, self._topic, partition=partition), count)
+                )
+                batch, count = producer.create_batch(), 0
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"a record of {len(value)} bytes exceeds the batch size")
+            count += 1
+        sent.append((await producer.send_batch(batch, self._topic, partition=partition), count))
+        return sent

@@ -41,7 +41,7 @@ class UndeliverableSink:
 
 
 class Table(dict):  # type: ignore[type-arg]
-    def take_pending(self) -> list[Any]:
+    async def flush_changelog(self) -> list[Any]:
         return []
 
 
