@@ -1,6 +1,6 @@
 """The worker's Kafka transport: Faust's aiokafka driver with commits that never skip an event.
 
-Faust's consumer loses events around rebalances and restarts in four measured ways, each of
+Faust's consumer loses events around rebalances and restarts in five measured ways, each of
 which commits past an event that never got an outcome (docs/RELIABILITY.md, finding 2):
 
 1. Gap filling: a jump in a partition's offsets counts the skipped offsets as acked (meant for
@@ -12,11 +12,16 @@ which commits past an event that never got an outcome (docs/RELIABILITY.md, find
 4. The commit rule lets a one-offset hole right after the committed offset through, and any
    hole when the partition has no commit yet.
 
+5. Delivery cancelled: a message fetched while flow is suspended (rebalance, recovery) has
+   its delivery to the streams cancelled, and the fetch loop moves on past it.
+
 Here (the changes topic is neither compacted nor transactional) nothing is counted as acked
 unless the agent marked it processed; the commit only advances over a run of acked offsets
 that starts exactly at the committed offset (or at the earliest offset, where the group never
-committed); every fetched message is delivered; and a partition whose commit is blocked by
-offsets nobody is processing is fetched again from the hole. Redelivered events come out as
+committed); no message is dropped below a read offset; and a partition whose commit is
+blocked by offsets nobody is processing -- shown by a later ack, by an event the stream
+skipped, or by a fetched message that never reached the streams -- is fetched again from
+the hole. Redelivered events come out as
 ``duplicate`` or ``stale``: at-least-once, never a loss. (Upstream producers writing the
 changes topic in transactions leave markers: offsets that hold no record. Each looks like a
 hole until it was fetched again ``HOLE_REFETCHES`` times without being delivered; it is then
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.transport.drivers import TRANSPORTS
@@ -46,13 +52,22 @@ HOLE_REFETCHES = 3
 
 
 class _Unread(dict[TP, int | None]):
-    """Faust's read offsets, always unknown: Faust then delivers every message it fetched."""
+    """Faust's read offsets, always unknown: Faust then delivers every message it fetched.
+
+    Faust's fetch loop writes a message's offset here right after handing it to the streams,
+    or giving up on it: ``on_handled`` is told.
+    """
+
+    def __init__(self, on_handled: Callable[[TP, int], None]) -> None:
+        super().__init__()
+        self._on_handled = on_handled
 
     def __getitem__(self, key: TP) -> None:
         return None
 
     def __setitem__(self, key: TP, value: int | None) -> None:
-        return None
+        if value is not None:
+            self._on_handled(key, value)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         return None
@@ -63,8 +78,11 @@ class GaplessConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._read_offset = _Unread()
+        self._read_offset = _Unread(self._on_handled)
+        self._undelivered: set[tuple[TP, int]] = set()
+        self.callback = self._delivering(self.callback)
         self._processed: set[tuple[TP, int]] = set()
+        self._skipped: defaultdict[TP, set[int]] = defaultdict(set)
         self._start: dict[TP, int] = {}
         self._refetched: dict[tuple[TP, int], tuple[float, int]] = {}
         #: Holes fetched again since start (a metric: each is a Faust drop that was repaired).
@@ -80,16 +98,40 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         if self.app.topics.acks_enabled_for(message.topic):
             key = (message.tp, message.offset)
             if key not in self._processed:
-                # Faust acking an event its stream skipped: untrack it, never commit it.
+                # Faust acking an event its stream skipped: untrack it, never commit it, and
+                # remember it was handed over (evidence of a hole, see _refetch_holes).
                 with ack_lock:
                     message.acked = True
                     self._unacked_messages.discard(message)
+                    self._skipped[message.tp].add(message.offset)
                 return False
             self._processed.discard(key)
         return bool(super().ack(message))
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         return None
+
+    def _to_message(self, tp: TP, record: Any) -> Any:
+        if self._acking(tp):
+            self._undelivered.add((tp, record.offset))
+        return super()._to_message(tp, record)
+
+    def _delivering(self, callback: Callable[[Message], Awaitable[None]]) -> Any:
+        """Faust's delivery of a fetched message to the streams, noting that it arrived."""
+
+        async def deliver(message: Message) -> None:
+            await callback(message)
+            self._undelivered.discard((message.tp, message.offset))
+
+        return deliver
+
+    def _on_handled(self, tp: TP, offset: int) -> None:
+        """Faust's fetch loop is done with a message: if it never reached a stream, it was
+        dropped (its delivery is cancelled while flow is suspended around a rebalance)."""
+        key = (tp, offset)
+        if key in self._undelivered:
+            self._undelivered.discard(key)
+            self._skipped[tp].add(offset)
 
     def _acking(self, tp: TP) -> bool:
         return bool(self.app.topics.acks_enabled_for(tp.topic)) and not self._is_changelog_tp(tp)
@@ -105,6 +147,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         rebalance is past the events fetched but never processed.
         """
         await super().perform_seek()
+        self._skipped.clear()  # everything after the committed offsets comes again
         fresh = [
             tp
             for tp in self.assignment()
@@ -147,10 +190,14 @@ class GaplessConsumer(faust_aiokafka.Consumer):
             for (tp, offset), tried in self._refetched.items()
             if offset >= (self._start_of(tp) or 0)
         }
-        for tp, acked in list(self._acked.items()):
+        for tp in {*self._acked, *self._skipped}:
+            start = self._start_of(tp)
+            skipped = self._skipped.get(tp)
+            if skipped and start is not None:
+                skipped.difference_update([offset for offset in skipped if offset < start])
             if tp not in assignment:
                 continue
-            missing = offsets.hole(acked, self._start_of(tp), in_flight[tp])
+            missing = offsets.hole(self._acked[tp], start, in_flight[tp], skipped or ())
             if missing is None:
                 continue
             tried_at, tries = self._refetched.get((tp, missing), (0.0, 0))

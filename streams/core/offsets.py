@@ -31,19 +31,26 @@ def committable(acked: Sequence[int], start: int | None) -> int | None:
     return end if end > start else None
 
 
-def hole(acked: Sequence[int], start: int | None, in_flight: Collection[int]) -> int | None:
+def hole(
+    acked: Collection[int],
+    start: int | None,
+    in_flight: Collection[int],
+    skipped: Collection[int] = (),
+) -> int | None:
     """The offset to fetch again when the commit is blocked by events nobody is processing.
 
-    The agent sees each partition in offset order, so once it has acked an offset above
-    ``start``, every event below it was either delivered (and is still in flight) or dropped
-    by the consumer. With none in flight, ``start`` will never be acked unless it is fetched
-    again.
+    The agent sees each partition in offset order, so once an offset above ``start`` was
+    handed over (acked by the agent, or skipped by Faust's stream without processing), every
+    event up to it was either delivered (and is still in flight) or dropped. A skipped offset
+    is such evidence even for ``start`` itself. With nothing in flight there, ``start`` will
+    never be acked unless it is fetched again.
     """
-    if start is None:
+    if start is None or start in acked:
         return None
-    first = min((offset for offset in acked if offset >= start), default=start)
-    if first == start:
+    handed = [offset for offset in (*acked, *skipped) if offset >= start]
+    if not handed:
         return None
-    if any(start <= offset < first for offset in in_flight):
+    first = min(handed)
+    if any(start <= offset <= first for offset in in_flight):
         return None
     return start

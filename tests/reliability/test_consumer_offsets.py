@@ -11,6 +11,7 @@ consumer breaks each of them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -155,3 +156,58 @@ async def test_an_offset_refetches_never_deliver_holds_no_record(
     await consumer._refetch_holes()
     assert seeks == [10] * HOLE_REFETCHES
     assert consumer._new_offset(tp) == 13
+
+
+async def test_a_skipped_event_with_nothing_after_it_is_fetched_again(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last event of a quiet partition, skipped by the stream: no later ack reveals it."""
+    tp = TP(consumer.changes_topic, 0)
+    seeks: list[int] = []
+
+    async def seek(partition: TP, offset: int) -> None:
+        seeks.append(offset)
+
+    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+    consumer._committed_offset[tp] = 1
+    skipped = message(consumer, 1)
+    skipped.ack(consumer)  # Faust's stream skipping it (paused flow or an older generation)
+    await consumer._refetch_holes()
+    assert seeks == [1]
+
+
+async def test_a_fetched_message_faust_never_delivered_is_fetched_again(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust cancels a message's delivery to the streams while flow is suspended (rebalance,
+    recovery) and moves on: the fetch loop's bookkeeping tells which ones never arrived."""
+    tp = TP(consumer.changes_topic, 0)
+    seeks: list[int] = []
+
+    async def seek(partition: TP, offset: int) -> None:
+        seeks.append(offset)
+
+    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+    consumer._committed_offset[tp] = 4
+    arrived: list[int] = []
+
+    async def streams(msg: Any) -> None:  # Faust's conductor, as the fetch loop calls it
+        arrived.append(msg.offset)
+
+    deliver = consumer._delivering(streams)
+    for offset in (4, 5):
+        record = SimpleNamespace(
+            topic=tp.topic, partition=0, offset=offset, timestamp=0, timestamp_type=0,
+            headers=[], key=b"k", value=b"v", checksum=None, serialized_key_size=1,
+            serialized_value_size=1,
+        )  # fmt: skip
+        msg = consumer._to_message(tp, record)
+        if offset == 5:
+            await deliver(msg)  # 4's delivery was cancelled: only 5 reached the streams
+        consumer._read_offset[tp] = offset  # the fetch loop is done with the message
+    assert arrived == [5]
+    await consumer._refetch_holes()
+    assert seeks == [4], "4 was fetched, never delivered, and nothing will fill the hole"
+

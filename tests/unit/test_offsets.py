@@ -30,6 +30,14 @@ def test_a_hole_is_one_that_nothing_in_flight_will_fill() -> None:
     assert hole([12], None, in_flight=[]) is None
 
 
+def test_an_event_faust_skipped_is_evidence_of_a_hole_even_at_the_start() -> None:
+    assert hole([], 10, in_flight=[], skipped=[10]) == 10, "nothing later will ever show it"
+    assert hole([], 10, in_flight=[10], skipped=[10]) is None, "a refetched copy is in flight"
+    assert hole([], 10, in_flight=[], skipped=[12]) == 10
+    assert hole([10], 10, in_flight=[], skipped=[10]) is None, "a copy was processed"
+    assert hole([], 10, in_flight=[], skipped=[3]) is None, "below the start: committed"
+
+
 @given(st.sets(st.integers(0, 60), max_size=40), st.integers(0, 30))
 def test_the_committed_offset_only_covers_acked_offsets(acked: set[int], start: int) -> None:
     end = committable(sorted(acked), start)
@@ -42,3 +50,4 @@ def test_the_committed_offset_only_covers_acked_offsets(acked: set[int], start: 
     assert (hole(sorted(acked), start, []) is None) == (
         start in acked or not [o for o in acked if o > start]
     )
+    assert hole(sorted(acked), start, [], skipped=[start]) == (None if start in acked else start)
