@@ -1,7 +1,8 @@
 """The worker's Kafka transport: Faust's aiokafka driver with commits that never skip an event.
 
 Faust's consumer loses events around rebalances and restarts in five measured ways, each of
-which commits past an event that never got an outcome (docs/RELIABILITY.md, finding 2):
+which commits past an event that never got an outcome or leaves it waiting for the next
+rebalance (docs/RELIABILITY.md, finding 1):
 
 1. Gap filling: a jump in a partition's offsets counts the skipped offsets as acked (meant for
    compacted topics and transaction markers).
@@ -83,6 +84,9 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         self.callback = self._delivering(self.callback)
         self._processed: set[tuple[TP, int]] = set()
         self._skipped: defaultdict[TP, set[int]] = defaultdict(set)
+        #: Per partition: the last offset fetched, and when it last fetched or acked anything.
+        self._fetched: dict[TP, int] = {}
+        self._progress_at: dict[TP, float] = {}
         self._start: dict[TP, int] = {}
         self._refetched: dict[tuple[TP, int], tuple[float, int]] = {}
         #: Holes fetched again since start (a metric: each is a Faust drop that was repaired).
@@ -106,6 +110,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
                     self._skipped[message.tp].add(message.offset)
                 return False
             self._processed.discard(key)
+            self._progress_at[message.tp] = self.clock()
         return bool(super().ack(message))
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
@@ -114,6 +119,8 @@ class GaplessConsumer(faust_aiokafka.Consumer):
     def _to_message(self, tp: TP, record: Any) -> Any:
         if self._acking(tp):
             self._undelivered.add((tp, record.offset))
+            self._fetched[tp] = max(self._fetched.get(tp, -1), record.offset)
+            self._progress_at[tp] = self.clock()
         return super()._to_message(tp, record)
 
     def _delivering(self, callback: Callable[[Message], Awaitable[None]]) -> Any:
@@ -144,20 +151,18 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         """Seek to the committed offsets, and partitions without one to their earliest offset.
 
         aiokafka leaves a partition without a commit where its fetcher stood, which after a
-        rebalance is past the events fetched but never processed.
+        rebalance is past the events fetched but never processed. The earliest offsets are
+        asked for first: a message fetched while this awaits the broker after the seeks would
+        have its delivery cancelled and nothing would seek it back.
         """
-        await super().perform_seek()
+        acking = [tp for tp in self.assignment() if self._acking(tp)]
+        earliest = await self.earliest_offsets(*acking) if acking else {}
         self._skipped.clear()  # everything after the committed offsets comes again
-        fresh = [
-            tp
-            for tp in self.assignment()
-            if self._acking(tp) and self._committed_offset.get(tp) is None
-        ]
-        if fresh:
-            earliest = await self.earliest_offsets(*fresh)
-            for tp in fresh:
+        await super().perform_seek()
+        for tp in acking:
+            if self._committed_offset.get(tp) is None:
                 self._start[tp] = earliest[tp]
-                await self.seek(tp, earliest[tp])
+                await self.seek(tp, earliest[tp])  # no I/O: aiokafka seeks in memory
 
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
@@ -190,14 +195,19 @@ class GaplessConsumer(faust_aiokafka.Consumer):
             for (tp, offset), tried in self._refetched.items()
             if offset >= (self._start_of(tp) or 0)
         }
-        for tp in {*self._acked, *self._skipped}:
+        for tp in {*self._acked, *self._skipped, *self._fetched}:
             start = self._start_of(tp)
             skipped = self._skipped.get(tp)
             if skipped and start is not None:
                 skipped.difference_update([offset for offset in skipped if offset < start])
             if tp not in assignment:
                 continue
-            missing = offsets.hole(self._acked[tp], start, in_flight[tp], skipped or ())
+            # Fetched, yet nothing fetched or acked on the partition for a while: an event lost
+            # on its way to the agent that no drop bookkeeping saw.
+            idle = now - self._progress_at.get(tp, now) >= HOLE_REFETCH_S
+            fetched = [self._fetched[tp]] if idle and tp in self._fetched else []
+            evidence = [*(skipped or ()), *fetched]
+            missing = offsets.hole(self._acked[tp], start, in_flight[tp], evidence)
             if missing is None:
                 continue
             tried_at, tries = self._refetched.get((tp, missing), (0.0, 0))

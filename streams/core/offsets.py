@@ -40,10 +40,10 @@ def hole(
     """The offset to fetch again when the commit is blocked by events nobody is processing.
 
     The agent sees each partition in offset order, so once an offset above ``start`` was
-    handed over (acked by the agent, or skipped by Faust's stream without processing), every
-    event up to it was either delivered (and is still in flight) or dropped. A skipped offset
-    is such evidence even for ``start`` itself. With nothing in flight there, ``start`` will
-    never be acked unless it is fetched again.
+    handed over (acked by the agent, or ``skipped``: evidence that Faust fetched it and it will
+    not reach the agent), every event up to it was either delivered (and is still in flight)
+    or dropped. Evidence at ``start`` itself counts too. With nothing in flight there,
+    ``start`` will never be acked unless it is fetched again.
     """
     if start is None or start in acked:
         return None

@@ -211,3 +211,34 @@ async def test_a_fetched_message_faust_never_delivered_is_fetched_again(
     await consumer._refetch_holes()
     assert seeks == [4], "4 was fetched, never delivered, and nothing will fill the hole"
 
+
+async def test_a_fetched_event_that_never_reached_the_agent_is_fetched_again_when_idle(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delivered to Faust's streams, yet never processed, and the partition went quiet."""
+    tp = TP(consumer.changes_topic, 0)
+    seeks: list[int] = []
+
+    async def seek(partition: TP, offset: int) -> None:
+        seeks.append(offset)
+
+    async def streams(msg: Any) -> None:
+        return None
+
+    now = [50.0]
+    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+    consumer.clock = lambda: now[0]
+    consumer._committed_offset[tp] = 7
+    record = SimpleNamespace(
+        topic=tp.topic, partition=0, offset=7, timestamp=0, timestamp_type=0, headers=[],
+        key=b"k", value=b"v", checksum=None, serialized_key_size=1, serialized_value_size=1,
+    )  # fmt: skip
+    await consumer._delivering(streams)(consumer._to_message(tp, record))
+    consumer._read_offset[tp] = 7
+    await consumer._refetch_holes()
+    assert seeks == [], "it may still be on its way to the agent"
+    now[0] += HOLE_REFETCH_S
+    await consumer._refetch_holes()
+    assert seeks == [7]
+
