@@ -219,7 +219,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
             self._refetched[(tp, missing)] = (now, tries + 1)
             self.refetches += 1
             self.log.warning(
-                "%s: offset %d was never processed but later ones were; fetching again from it",
+                "%s: offset %d was fetched but will never be processed; fetching again from it",
                 tp, missing,
             )  # fmt: skip
             await self.seek(tp, missing)
