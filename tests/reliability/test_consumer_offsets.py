@@ -241,4 +241,3 @@ async def test_a_fetched_event_that_never_reached_the_agent_is_fetched_again_whe
     now[0] += HOLE_REFETCH_S
     await consumer._refetch_holes()
     assert seeks == [7]
-
