@@ -65,6 +65,11 @@ class Metrics:
         self.forwards = Counter(
             "streams_misrouted_forwards", "Misrouted events forwarded.", registry=r
         )
+        self.refetches = Counter(
+            "streams_consumer_refetches",
+            "Partitions fetched again from an event Faust lost on its way to the agent.",
+            registry=r,
+        )
 
     def observe_window(self, stats: WindowStats, limiter_wait_s: float) -> None:
         """Record one finished window (and the limiter wait accumulated during it)."""

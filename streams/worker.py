@@ -21,6 +21,7 @@ from streams.sdk.client import TencentIMClient
 from streams.sdk.config import IMSettings
 from streams.settings import Settings
 from streams.sink import BatchSink
+from streams.transport import GaplessConsumer
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Worker:
         )
         self.metrics = Metrics()
         self._limiter_waited = 0.0
+        self._refetches = 0
         self.agent = make_agent(self.app, self.topics, self.processor, settings, self._on_window)
         self._assigned_once = False
         if settings.web_port:
@@ -105,6 +107,9 @@ class Worker:
             self.limiter.waited_s,
         )
         self.metrics.observe_window(stats, waited)
+        refetches = cast(GaplessConsumer, self.app.consumer).refetches
+        self.metrics.refetches.inc(refetches - self._refetches)
+        self._refetches = refetches
         log.debug(
             "window: %d events, %d conversations, %d requests, %s",
             stats.events, stats.conversations, stats.sdk.requests, stats.statuses,

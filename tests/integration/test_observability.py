@@ -73,6 +73,7 @@ def test_health_readiness_and_metrics(pipeline_factory: Make) -> None:
     assert 'streams_sdk_requests_total{code="0"}' in text
     assert metric(text, "streams_dead_letters_total") == 1
     assert "streams_sdk_request_seconds_bucket" in text and "faust_" in text
+    assert metric(text, "streams_consumer_refetches_total") >= 0  # exported from the consumer
 
     log_lines = [line for line in pipe.worker_log(0).splitlines() if line.startswith("{")]
     assert log_lines, pipe.worker_log(0)[-2000:]
