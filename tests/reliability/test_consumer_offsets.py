@@ -50,6 +50,31 @@ def message(consumer: Any, offset: int, partition: int = 0, generation: int = 0)
     return msg
 
 
+@pytest.fixture
+def seeks(consumer: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Offsets the consumer seeks partition 0 to (the I/O boundary: recorded, not done)."""
+    tp = TP(consumer.changes_topic, 0)
+    done: list[int] = []
+
+    async def seek(partition: TP, offset: int) -> None:
+        assert partition == tp
+        done.append(offset)
+
+    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+    return done
+
+
+def fetched(consumer: Any, tp: TP, offset: int) -> Any:
+    """What Faust's fetch loop makes of a record aiokafka returned."""
+    record = SimpleNamespace(
+        topic=tp.topic, partition=tp.partition, offset=offset, timestamp=0, timestamp_type=0,
+        headers=[], key=b"k", value=b"v", checksum=None, serialized_key_size=1,
+        serialized_value_size=1,
+    )  # fmt: skip
+    return consumer._to_message(tp, record)
+
+
 def processed(consumer: Any, *offsets: int) -> None:
     """What the agent does after a window: mark processed, then ack (through the message)."""
     for offset in offsets:
@@ -103,16 +128,9 @@ def test_every_fetched_message_is_delivered(consumer: Any) -> None:
 
 
 async def test_a_hole_nothing_will_fill_is_fetched_again_once(
-    consumer: Any, monkeypatch: pytest.MonkeyPatch
+    consumer: Any, seeks: list[int]
 ) -> None:
     tp = TP(consumer.changes_topic, 0)
-    seeks: list[tuple[TP, int]] = []
-
-    async def seek(partition: TP, offset: int) -> None:  # the I/O boundary: recorded only
-        seeks.append((partition, offset))
-
-    monkeypatch.setattr(consumer, "seek", seek)
-    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
     consumer.app.consumer_generation_id = 3
     consumer._committed_offset[tp] = 50
     in_flight = message(consumer, 50, generation=3)
@@ -126,25 +144,18 @@ async def test_a_hole_nothing_will_fill_is_fetched_again_once(
     consumer._committed_offset[tp] = consumer._new_offset(tp)  # what a commit does
     assert consumer._committed_offset[tp] == 51
     await consumer._refetch_holes()
-    assert seeks == [(tp, 51)], "51 was dropped: nothing will ever ack it"
+    assert seeks == [51], "51 was dropped: nothing will ever ack it"
     await consumer._refetch_holes()
-    assert seeks == [(tp, 51)], "fetched again at most every HOLE_REFETCH_S"
+    assert seeks == [51], "fetched again at most every HOLE_REFETCH_S"
     assert consumer.refetches == 1
 
 
 async def test_an_offset_refetches_never_deliver_holds_no_record(
-    consumer: Any, monkeypatch: pytest.MonkeyPatch
+    consumer: Any, seeks: list[int]
 ) -> None:
     """A transaction marker: fetched again HOLE_REFETCHES times, then committed past."""
     tp = TP(consumer.changes_topic, 0)
-    seeks: list[int] = []
-
-    async def seek(partition: TP, offset: int) -> None:
-        seeks.append(offset)
-
     now = [1000.0]
-    monkeypatch.setattr(consumer, "seek", seek)
-    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
     consumer.clock = lambda: now[0]
     consumer._committed_offset[tp] = 10
     processed(consumer, 11, 12)
@@ -159,17 +170,10 @@ async def test_an_offset_refetches_never_deliver_holds_no_record(
 
 
 async def test_a_skipped_event_with_nothing_after_it_is_fetched_again(
-    consumer: Any, monkeypatch: pytest.MonkeyPatch
+    consumer: Any, seeks: list[int]
 ) -> None:
     """The last event of a quiet partition, skipped by the stream: no later ack reveals it."""
     tp = TP(consumer.changes_topic, 0)
-    seeks: list[int] = []
-
-    async def seek(partition: TP, offset: int) -> None:
-        seeks.append(offset)
-
-    monkeypatch.setattr(consumer, "seek", seek)
-    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
     consumer._committed_offset[tp] = 1
     skipped = message(consumer, 1)
     skipped.ack(consumer)  # Faust's stream skipping it (paused flow or an older generation)
@@ -178,18 +182,11 @@ async def test_a_skipped_event_with_nothing_after_it_is_fetched_again(
 
 
 async def test_a_fetched_message_faust_never_delivered_is_fetched_again(
-    consumer: Any, monkeypatch: pytest.MonkeyPatch
+    consumer: Any, seeks: list[int]
 ) -> None:
     """Faust cancels a message's delivery to the streams while flow is suspended (rebalance,
     recovery) and moves on: the fetch loop's bookkeeping tells which ones never arrived."""
     tp = TP(consumer.changes_topic, 0)
-    seeks: list[int] = []
-
-    async def seek(partition: TP, offset: int) -> None:
-        seeks.append(offset)
-
-    monkeypatch.setattr(consumer, "seek", seek)
-    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
     consumer._committed_offset[tp] = 4
     arrived: list[int] = []
 
@@ -198,12 +195,7 @@ async def test_a_fetched_message_faust_never_delivered_is_fetched_again(
 
     deliver = consumer._delivering(streams)
     for offset in (4, 5):
-        record = SimpleNamespace(
-            topic=tp.topic, partition=0, offset=offset, timestamp=0, timestamp_type=0,
-            headers=[], key=b"k", value=b"v", checksum=None, serialized_key_size=1,
-            serialized_value_size=1,
-        )  # fmt: skip
-        msg = consumer._to_message(tp, record)
+        msg = fetched(consumer, tp, offset)
         if offset == 5:
             await deliver(msg)  # 4's delivery was cancelled: only 5 reached the streams
         consumer._read_offset[tp] = offset  # the fetch loop is done with the message
@@ -213,28 +205,18 @@ async def test_a_fetched_message_faust_never_delivered_is_fetched_again(
 
 
 async def test_a_fetched_event_that_never_reached_the_agent_is_fetched_again_when_idle(
-    consumer: Any, monkeypatch: pytest.MonkeyPatch
+    consumer: Any, seeks: list[int]
 ) -> None:
     """Delivered to Faust's streams, yet never processed, and the partition went quiet."""
     tp = TP(consumer.changes_topic, 0)
-    seeks: list[int] = []
-
-    async def seek(partition: TP, offset: int) -> None:
-        seeks.append(offset)
 
     async def streams(msg: Any) -> None:
         return None
 
     now = [50.0]
-    monkeypatch.setattr(consumer, "seek", seek)
-    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
     consumer.clock = lambda: now[0]
     consumer._committed_offset[tp] = 7
-    record = SimpleNamespace(
-        topic=tp.topic, partition=0, offset=7, timestamp=0, timestamp_type=0, headers=[],
-        key=b"k", value=b"v", checksum=None, serialized_key_size=1, serialized_value_size=1,
-    )  # fmt: skip
-    await consumer._delivering(streams)(consumer._to_message(tp, record))
+    await consumer._delivering(streams)(fetched(consumer, tp, 7))
     consumer._read_offset[tp] = 7
     await consumer._refetch_holes()
     assert seeks == [], "it may still be on its way to the agent"
