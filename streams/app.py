@@ -79,14 +79,10 @@ class TrackedTable(faust.Table[str, list[Any]]):
             producer = cast(Any, self.app.producer)
             topic = self.changelog_topic.get_topic_name()
             self._sink = BatchSink(lambda: producer._ensure_producer(), topic)
-        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
-        for partition, key, value in unsent:
-            by_partition.setdefault(partition, []).append((key, value))
         futures = []
-        for partition, records in by_partition.items():
-            for future, count in await self._sink.send_to(partition, records):
-                future.add_done_callback(partial(self._on_batch_sent, count))
-                futures.append(future)
+        for future, count in await self._sink.send_routed(unsent):
+            future.add_done_callback(partial(self._on_batch_sent, count))
+            futures.append(future)
         return futures
 
     def _on_batch_sent(self, count: int, future: asyncio.Future[Any]) -> None:

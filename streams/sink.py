@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from streams.core.decode import partition_for
@@ -33,19 +33,27 @@ class BatchSink:
         if not records:
             return []
         count = len(await self._producer().partitions_for(self._topic))
-        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
-        for key, value in records:
-            part = partition_for(key, count) if key else next(self._round_robin) % count
-            by_partition[part].append((key, value))
-        futures: list[asyncio.Future[Any]] = []
-        for part, items in by_partition.items():
-            futures.extend(future for future, _ in await self.send_to(part, items))
-        return futures
+        routed = [
+            (partition_for(key, count) if key else next(self._round_robin) % count, key, value)
+            for key, value in records
+        ]
+        return [future for future, _ in await self.send_routed(routed)]
 
-    async def send_to(
+    async def send_routed(
+        self, records: Iterable[tuple[int, bytes | None, bytes]]
+    ) -> list[tuple[asyncio.Future[Any], int]]:
+        """Queue (partition, key, value) records; each batch's delivery future and size."""
+        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
+        for partition, key, value in records:
+            by_partition[partition].append((key, value))
+        sent: list[tuple[asyncio.Future[Any], int]] = []
+        for partition, items in by_partition.items():
+            sent.extend(await self._send_to(partition, items))
+        return sent
+
+    async def _send_to(
         self, partition: int, records: Sequence[tuple[bytes | None, bytes]]
     ) -> list[tuple[asyncio.Future[Any], int]]:
-        """Queue records for one partition; each batch's delivery future and record count."""
         producer = self._producer()
         sent: list[tuple[asyncio.Future[Any], int]] = []
         batch, count = producer.create_batch(), 0

@@ -170,9 +170,8 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         end = offsets.committable(acked, start)
         if end is None:
             return None
-        done = {offset for offset in acked if offset < end}
-        acked[:] = sorted(set(acked) - done)
-        self._acked_index[tp].difference_update(done)
+        self._acked_index[tp].difference_update(offset for offset in acked if offset < end)
+        acked[:] = [offset for offset in acked if offset >= end]
         return end
 
     async def commit(self, *args: Any, **kwargs: Any) -> bool:
@@ -207,7 +206,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
             idle = now - self._progress_at.get(tp, now) >= HOLE_REFETCH_S
             fetched = [self._fetched[tp]] if idle and tp in self._fetched else []
             evidence = [*(skipped or ()), *fetched]
-            missing = offsets.hole(self._acked[tp], start, in_flight[tp], evidence)
+            missing = offsets.hole(self._acked.get(tp, ()), start, in_flight[tp], evidence)
             if missing is None:
                 continue
             tried_at, tries = self._refetched.get((tp, missing), (0.0, 0))
