@@ -6,6 +6,9 @@
 * ``naive``: a Faust agent that awaits one SDK request and one outcome send per event: what a
   first implementation looks like.
 
+The Faust baselines run Faust's own consumer (with only the embedded broker's two fixes from
+``streams.tansu``), not the worker's: they show what stock Faust does here.
+
 All read ``STREAMS_*`` like the worker; each prints ``ready`` once consuming and ``done <n>
 <unix time>`` when it has seen ``BENCH_EXPECT`` events.
 """
@@ -21,9 +24,28 @@ from typing import Any
 
 import faust
 import orjson
+from faust.transport.drivers import TRANSPORTS
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.kafka_io import bootstrap_of
 from streams.settings import Settings
+from streams.tansu import TansuConsumerThread
+
+
+class StockConsumer(faust_aiokafka.Consumer):
+    """Faust's consumer as shipped, on the embedded broker's consumer thread."""
+
+    def _new_consumer_thread(self) -> TansuConsumerThread:
+        return TansuConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class StockTransport(faust_aiokafka.Transport):
+    """Selected by ``stocktansu://``: the baselines' transport."""
+
+    Consumer = StockConsumer
+
+
+TRANSPORTS.aliases.setdefault("stocktansu", f"{__name__}:StockTransport")
 
 
 def _expect() -> int:
@@ -100,7 +122,11 @@ async def ceiling(settings: Settings) -> None:
 def _faust_app(settings: Settings, name: str) -> faust.App:
     from streams.app import faust_settings
 
-    return faust.App(f"{settings.app_id}-{name}", **faust_settings(settings))
+    conf = faust_settings(settings)
+    if not settings.embedded_broker:
+        raise SystemExit("the baselines run on the embedded broker (STREAMS_EMBEDDED_BROKER)")
+    conf["broker"] = conf["broker"].replace("tansu://", "stocktansu://")
+    return faust.App(f"{settings.app_id}-{name}", **conf)
 
 
 def floor(settings: Settings) -> None:

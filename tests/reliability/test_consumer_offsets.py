@@ -10,7 +10,8 @@ consumer breaks each of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -24,8 +25,13 @@ from streams.transport import HOLE_REFETCH_S, HOLE_REFETCHES, GaplessConsumer
 
 
 @pytest.fixture(params=[True, False], ids=["tansu", "kafka"])
-def consumer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The consumer of a worker's app (never started: only its bookkeeping is exercised)."""
+async def consumer(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
+    """The consumer of a worker's app (never started: only its bookkeeping is exercised).
+
+    Built inside the test's event loop, which its flow-control events bind to.
+    """
     monkeypatch.setenv("STREAMS_SDK", "tencent")
     settings = Settings(
         broker="kafka://127.0.0.1:1",  # never contacted: nothing here starts the app
@@ -75,6 +81,25 @@ def fetched(consumer: Any, tp: TP, offset: int) -> Any:
     return consumer._to_message(tp, record)
 
 
+async def deliver(consumer: Any, tp: TP, *offsets: int) -> list[int]:
+    """Run the consumer's fetch-loop delivery over a batch of fetched records.
+
+    Returns the offsets that reached the streams (recorded by a stand-in for Faust's conductor).
+    """
+    arrived: list[int] = []
+
+    async def streams(msg: Any) -> None:
+        arrived.append(msg.offset)
+
+    async def batch() -> AsyncIterator[tuple[TP, Any]]:
+        for offset in offsets:
+            yield tp, fetched(consumer, tp, offset)
+
+    consumer.callback = streams
+    await consumer._deliver(batch())
+    return arrived
+
+
 def processed(consumer: Any, *offsets: int) -> None:
     """What the agent does after a window: mark processed, then ack (through the message)."""
     for offset in offsets:
@@ -86,8 +111,8 @@ def processed(consumer: Any, *offsets: int) -> None:
 async def test_a_jump_in_offsets_is_not_committed(consumer: Any) -> None:
     tp = TP(consumer.changes_topic, 0)
     consumer._committed_offset[tp] = 2408
-    # Offset 2443 arrives after 2408: Faust's drain loop records the jump like this.
-    await consumer._add_gap(tp, 2409, 2443)
+    # Offset 2443 arrives right after 2408: Faust's fetch loop filled 2409..2442 as a gap.
+    assert await deliver(consumer, tp, 2408, 2443) == [2408, 2443]
     processed(consumer, 2443)
     assert consumer._new_offset(tp) is None, "offsets 2408..2442 were never processed"
 
@@ -121,10 +146,11 @@ def test_events_a_stream_skipped_are_untracked_but_never_committed(consumer: Any
     assert consumer._new_offset(tp) == 8
 
 
-def test_every_fetched_message_is_delivered(consumer: Any) -> None:
+async def test_every_fetched_message_is_delivered(consumer: Any) -> None:
     tp = TP(consumer.changes_topic, 0)
     consumer._read_offset[tp] = 500  # Faust writes the last read offset back after a seek
-    assert consumer._read_offset[tp] is None, "a message below it would be dropped"
+    arrived = await deliver(consumer, tp, 498, 499, 500)
+    assert arrived == [498, 499, 500], "Faust's fetch loop drops messages below the read offset"
 
 
 async def test_a_hole_nothing_will_fill_is_fetched_again_once(
@@ -184,22 +210,28 @@ async def test_a_skipped_event_with_nothing_after_it_is_fetched_again(
 async def test_a_fetched_message_faust_never_delivered_is_fetched_again(
     consumer: Any, seeks: list[int]
 ) -> None:
-    """Faust cancels a message's delivery to the streams while flow is suspended (rebalance,
-    recovery) and moves on: the fetch loop's bookkeeping tells which ones never arrived."""
+    """Flow suspended (rebalance, recovery) while a message is on its way to the streams: its
+    delivery is cancelled and the fetch loop moves on; the consumer remembers which one."""
     tp = TP(consumer.changes_topic, 0)
     consumer._committed_offset[tp] = 4
     arrived: list[int] = []
+    blocked = asyncio.Event()
 
-    async def streams(msg: Any) -> None:  # Faust's conductor, as the fetch loop calls it
+    async def streams(msg: Any) -> None:  # Faust's conductor: the stream's queue is full
+        blocked.set()
+        await asyncio.Event().wait()
         arrived.append(msg.offset)
 
-    deliver = consumer._delivering(streams)
-    for offset in (4, 5):
-        msg = fetched(consumer, tp, offset)
-        if offset == 5:
-            await deliver(msg)  # 4's delivery was cancelled: only 5 reached the streams
-        consumer._read_offset[tp] = offset  # the fetch loop is done with the message
-    assert arrived == [5]
+    async def batch() -> AsyncIterator[tuple[TP, Any]]:
+        for offset in (4, 5):
+            yield tp, fetched(consumer, tp, offset)
+
+    consumer.callback = streams
+    delivering = asyncio.ensure_future(consumer._deliver(batch()))
+    await blocked.wait()
+    consumer.suspend_flow.set()
+    await asyncio.wait_for(delivering, timeout=5)
+    assert arrived == []
     await consumer._refetch_holes()
     assert seeks == [4], "4 was fetched, never delivered, and nothing will fill the hole"
 
@@ -209,15 +241,10 @@ async def test_a_fetched_event_that_never_reached_the_agent_is_fetched_again_whe
 ) -> None:
     """Delivered to Faust's streams, yet never processed, and the partition went quiet."""
     tp = TP(consumer.changes_topic, 0)
-
-    async def streams(msg: Any) -> None:
-        return None
-
     now = [50.0]
     consumer.clock = lambda: now[0]
     consumer._committed_offset[tp] = 7
-    await consumer._delivering(streams)(fetched(consumer, tp, 7))
-    consumer._read_offset[tp] = 7
+    assert await deliver(consumer, tp, 7) == [7]
     await consumer._refetch_holes()
     assert seeks == [], "it may still be on its way to the agent"
     now[0] += HOLE_REFETCH_S
