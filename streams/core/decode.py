@@ -8,6 +8,7 @@ a length comparison, not an object tree.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Final
 
 import orjson
@@ -24,8 +25,12 @@ _MAX_INFO: Final = 512
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=16_384)
 def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for ``key`` (murmur2, positive, mod N)."""
+    """The partition Kafka's default partitioner picks for ``key`` (murmur2, positive, mod N).
+
+    Cached: aiokafka's murmur2 is pure Python, and every event and outcome of a user needs it.
+    """
     return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
 
 
