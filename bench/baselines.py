@@ -47,6 +47,9 @@ class StockTransport(faust_aiokafka.Transport):
 
 TRANSPORTS.aliases.setdefault("stocktansu", f"{__name__}:StockTransport")
 
+#: The worker's Faust settings that change how fast Faust itself reads (streams.app).
+WORKER_TUNINGS = ("Table", "Monitor", "broker_max_poll_records")
+
 
 def _expect() -> int:
     return int(os.environ["BENCH_EXPECT"])
@@ -126,6 +129,8 @@ def _faust_app(settings: Settings, name: str) -> faust.App:
     if not settings.embedded_broker:
         raise SystemExit("the baselines run on the embedded broker (STREAMS_EMBEDDED_BROKER)")
     conf["broker"] = conf["broker"].replace("tansu://", "stocktansu://")
+    for tuning in WORKER_TUNINGS:
+        del conf[tuning]  # Faust's defaults: the baselines show stock Faust
     return faust.App(f"{settings.app_id}-{name}", **conf)
 
 
