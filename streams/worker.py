@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import weakref
@@ -24,6 +25,12 @@ from streams.sink import BatchSink
 from streams.transport import GaplessConsumer
 
 log = logging.getLogger(__name__)
+
+#: Python's default (700, 10, 10) ran ~7,500 young and 61 full collections in a 200k-event
+#: run at half the maximum rate: 5.2 s of the worker's 37 CPU s, full ones of up to 80 ms in
+#: the latency tail. A window allocates thousands of short-lived objects at once; with 10,000
+#: the collector ran 1.1 s (bench/PROFILE.md). Memory is unchanged: they are freed by count.
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 class Worker:
@@ -122,6 +129,7 @@ class Worker:
 
     def run(self) -> int:
         """Run until stopped; non-zero when the agent crashed (so the pod restarts)."""
+        gc.set_threshold(*GC_THRESHOLDS)
         worker = faust.Worker(
             self.app,
             loglevel=self.settings.log_level,
