@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from streams.broker import create_topics, die_with_parent, terminate
+from streams.broker import create_topics, die_with_parent, free_port, terminate
 from streams.kafka_io import consume, publish_stream
 from streams.workload import LoadSpec, load_workload
 
@@ -173,7 +173,6 @@ def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
             "STREAMS_DEAD_LETTER_TOPIC": f"{prefix}dead-letters",
             "STREAMS_TOPIC_PARTITIONS": str(run.partitions),
             "STREAMS_TABLE_STORE": "memory://",
-            "STREAMS_WEB_PORT": "0",
             "STREAMS_WINDOW_MS": str(run.window_ms),
             "STREAMS_SDK": "tencent",
             "STREAMS_IM_ENDPOINT": emulator.url if emulator else "http://127.0.0.1:9",
@@ -185,7 +184,11 @@ def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
     procs: list[Process] = []
     try:
         for index in range(run.workers):
-            env_i = env | {"STREAMS_DATA_DIR": str(workdir / f"{prefix}data-{index}")}
+            env_i = env | {
+                "STREAMS_DATA_DIR": str(workdir / f"{prefix}data-{index}"),
+                # As deployed: the web port serves /metrics, with Faust's sensor behind it.
+                "STREAMS_WEB_PORT": str(free_port()) if run.kind == "pipeline" else "0",
+            }
             log = workdir / f"{prefix}{run.kind}-{index}.log"
             args = (
                 [sys.executable, "-m", "streams", "worker"]

@@ -14,14 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import faust
 import orjson
-from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.sensors.prometheus import PrometheusMonitor, setup_prometheus_sensors
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from streams.app import NoPerEventStats
 from streams.pipeline import WindowStats
 
 _SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -130,9 +131,16 @@ class Readiness:
         return answer
 
 
+class LeanPrometheusMonitor(NoPerEventStats, PrometheusMonitor):
+    """Faust's Prometheus sensor without per-message work: rebalances, commits, sends, table
+    operations and partition end offsets are still exported as ``faust_*``."""
+
+
 def install_pages(app: faust.App, metrics: Metrics, readiness: Readiness) -> None:
     """``/metrics`` (Faust's sensor and ours), ``/healthz`` and ``/readyz`` on the web port."""
     setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="faust")
+    # The same series, minus Faust's per-message ones (streams_events_consumed_total counts).
+    app.monitor = LeanPrometheusMonitor(metrics=cast(Any, app.monitor)._metrics)
 
     @app.page("/healthz")
     async def healthz(view: Any, request: Any) -> Any:
