@@ -19,10 +19,10 @@ rebalance (docs/RELIABILITY.md, finding 1):
 Here (the changes topic is neither compacted nor transactional) nothing is counted as acked
 unless the agent marked it processed; the commit only advances over a run of acked offsets
 that starts exactly at the committed offset (or at the earliest offset, where the group never
-committed); no message is dropped below a read offset; and a partition whose commit is
-blocked by offsets nobody is processing -- shown by a later ack, by an event the stream
-skipped, or by a fetched message that never reached the streams -- is fetched again from
-the hole. Redelivered events come out as
+committed); the fetch loop drops nothing below a read offset and fills no gaps; and a
+partition whose commit is blocked by offsets nobody is processing -- shown by a later ack, by
+an event the stream skipped, or by a fetched message that never reached the streams -- is
+fetched again from the hole. Redelivered events come out as
 ``duplicate`` or ``stale``: at-least-once, never a loss. (Upstream producers writing the
 changes topic in transactions leave markers: offsets that hold no record. Each looks like a
 hole until it was fetched again ``HOLE_REFETCHES`` times without being delivered; it is then
