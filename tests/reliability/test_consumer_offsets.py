@@ -81,6 +81,12 @@ def fetched(consumer: Any, tp: TP, offset: int) -> Any:
     return consumer._to_message(tp, record)
 
 
+async def fetched_batch(consumer: Any, tp: TP, *offsets: int) -> AsyncIterator[tuple[TP, Any]]:
+    """A fetched batch as Faust's ``getmany`` yields it to the fetch loop."""
+    for offset in offsets:
+        yield tp, fetched(consumer, tp, offset)
+
+
 async def deliver(consumer: Any, tp: TP, *offsets: int) -> list[int]:
     """Run the consumer's fetch-loop delivery over a batch of fetched records.
 
@@ -91,12 +97,8 @@ async def deliver(consumer: Any, tp: TP, *offsets: int) -> list[int]:
     async def streams(msg: Any) -> None:
         arrived.append(msg.offset)
 
-    async def batch() -> AsyncIterator[tuple[TP, Any]]:
-        for offset in offsets:
-            yield tp, fetched(consumer, tp, offset)
-
     consumer.callback = streams
-    await consumer._deliver(batch())
+    await consumer._deliver(fetched_batch(consumer, tp, *offsets))
     return arrived
 
 
@@ -222,12 +224,8 @@ async def test_a_fetched_message_faust_never_delivered_is_fetched_again(
         await asyncio.Event().wait()
         arrived.append(msg.offset)
 
-    async def batch() -> AsyncIterator[tuple[TP, Any]]:
-        for offset in (4, 5):
-            yield tp, fetched(consumer, tp, offset)
-
     consumer.callback = streams
-    delivering = asyncio.ensure_future(consumer._deliver(batch()))
+    delivering = asyncio.ensure_future(consumer._deliver(fetched_batch(consumer, tp, 4, 5)))
     await blocked.wait()
     consumer.suspend_flow.set()
     await asyncio.wait_for(delivering, timeout=5)
