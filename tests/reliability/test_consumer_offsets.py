@@ -21,7 +21,7 @@ from faust.types.tuples import ConsumerMessage
 
 from streams.app import create_app
 from streams.settings import Settings
-from streams.transport import HOLE_REFETCH_S, HOLE_REFETCHES, GaplessConsumer
+from streams.transport import BUFFERED_POLL_S, HOLE_REFETCH_S, HOLE_REFETCHES, GaplessConsumer
 
 
 @pytest.fixture(params=[True, False], ids=["tansu", "kafka"])
@@ -248,3 +248,25 @@ async def test_a_fetched_event_that_never_reached_the_agent_is_fetched_again_whe
     now[0] += HOLE_REFETCH_S
     await consumer._refetch_holes()
     assert seeks == [7]
+
+
+async def test_a_poll_is_short_while_a_partition_waits_for_the_stream_buffer(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust polls the partitions active when the poll starts, for up to a second; one left
+    out for a full stream buffer comes back only with the next poll."""
+    polls: list[tuple[set[TP], float]] = []
+
+    async def getmany(active_partitions: set[TP], timeout: float) -> dict[TP, list[Any]]:
+        polls.append((set(active_partitions), timeout))
+        return {}
+
+    monkeypatch.setattr(consumer, "_getmany", getmany)
+    read, full = TP(consumer.changes_topic, 0), TP(consumer.changes_topic, 1)
+    consumer._set_active_tps({read, full})
+    await consumer._wait_next_records(1.0)
+    consumer.on_buffer_full(full)  # Faust's conductor, when the stream's queue fills
+    await consumer._wait_next_records(1.0)
+    consumer.on_buffer_drop(full)
+    await consumer._wait_next_records(1.0)
+    assert polls == [({read, full}, 1.0), ({read}, BUFFERED_POLL_S), ({read, full}, 1.0)]
