@@ -126,7 +126,6 @@ class GaplessConsumer(faust_aiokafka.Consumer):
                         self._n_acked = 0
                         await self.commit()
                     await self._deliver(batch)
-                self.diag.unset_flag(CONSUMER_FETCHING)
         except stop_errors:
             if self.transport.app.should_stop:
                 return

@@ -71,6 +71,14 @@ def seeks(consumer: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return done
 
 
+@pytest.fixture
+def now(consumer: Any) -> list[float]:
+    """The consumer's clock: a one-item list the test moves forward."""
+    clock = [1000.0]
+    consumer.clock = lambda: clock[0]
+    return clock
+
+
 def fetched(consumer: Any, tp: TP, offset: int) -> Any:
     """What Faust's fetch loop makes of a record aiokafka returned."""
     record = SimpleNamespace(
@@ -179,12 +187,10 @@ async def test_a_hole_nothing_will_fill_is_fetched_again_once(
 
 
 async def test_an_offset_refetches_never_deliver_holds_no_record(
-    consumer: Any, seeks: list[int]
+    consumer: Any, seeks: list[int], now: list[float]
 ) -> None:
     """A transaction marker: fetched again HOLE_REFETCHES times, then committed past."""
     tp = TP(consumer.changes_topic, 0)
-    now = [1000.0]
-    consumer.clock = lambda: now[0]
     consumer._committed_offset[tp] = 10
     processed(consumer, 11, 12)
     for _ in range(HOLE_REFETCHES):
@@ -235,12 +241,10 @@ async def test_a_fetched_message_faust_never_delivered_is_fetched_again(
 
 
 async def test_a_fetched_event_that_never_reached_the_agent_is_fetched_again_when_idle(
-    consumer: Any, seeks: list[int]
+    consumer: Any, seeks: list[int], now: list[float]
 ) -> None:
     """Delivered to Faust's streams, yet never processed, and the partition went quiet."""
     tp = TP(consumer.changes_topic, 0)
-    now = [50.0]
-    consumer.clock = lambda: now[0]
     consumer._committed_offset[tp] = 7
     assert await deliver(consumer, tp, 7) == [7]
     await consumer._refetch_holes()
