@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from functools import partial
 from time import monotonic
@@ -18,6 +19,7 @@ import faust
 import orjson
 from faust.sensors import Monitor
 from faust.serializers import codecs
+from faust.types import TP
 from mode.supervisors import CrashingSupervisor
 
 import streams.tansu  # noqa: F401 - registers the tansu:// transport
@@ -50,6 +52,7 @@ class NoPerEventStats:
     """
 
     stream_inbound_time: dict[Any, float]
+    tp_end_offsets: MutableMapping[TP, int]
 
     def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
         """Not counted."""
@@ -65,6 +68,11 @@ class NoPerEventStats:
 
     def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
         """Not timed."""
+
+    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+        """Only when the high watermark moved: Faust reports it again for every message."""
+        if self.tp_end_offsets.get(tp) != offset:
+            super().track_tp_end_offset(tp, offset)  # type: ignore[misc]
 
 
 class LeanMonitor(NoPerEventStats, Monitor):

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import faust
 import orjson
+from faust.sensors import Monitor
 from faust.sensors.prometheus import PrometheusMonitor, setup_prometheus_sensors
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -133,7 +134,39 @@ class Readiness:
 
 class LeanPrometheusMonitor(NoPerEventStats, PrometheusMonitor):
     """Faust's Prometheus sensor without per-message work: rebalances, commits, sends, table
-    operations and partition end offsets are still exported as ``faust_*``."""
+    operations and partition end offsets are still exported as ``faust_*``.
+
+    Table operations are counted on labelled children looked up once: the window reads and
+    writes the table for every conversation, and ``labels()`` per operation was ~1.5 % of the
+    worker's samples.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._table_ops: dict[tuple[str, str], Any] = {}
+
+    def _count_table_op(self, table: Any, operation: str) -> None:
+        child = self._table_ops.get((table.name, operation))
+        if child is None:
+            counter = self._metrics.table_operations
+            child = counter.labels(table=f"table.{table.name}", operation=operation)
+            self._table_ops[(table.name, operation)] = child
+        child.inc()
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        """Counted as Faust's sensor does."""
+        Monitor.on_table_get(self, table, key)
+        self._count_table_op(table, self.KEYS_RETRIEVED)
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        """Counted as Faust's sensor does."""
+        Monitor.on_table_set(self, table, key, value)
+        self._count_table_op(table, self.KEYS_UPDATED)
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        """Counted as Faust's sensor does."""
+        Monitor.on_table_del(self, table, key)
+        self._count_table_op(table, self.KEYS_DELETED)
 
 
 def install_pages(app: faust.App, metrics: Metrics, readiness: Readiness) -> None:

@@ -2,12 +2,16 @@
 
 import asyncio
 import logging
+from types import SimpleNamespace
 
 import orjson
+from faust.sensors.prometheus import FaustMetrics
+from faust.types import TP
+from prometheus_client import CollectorRegistry
 
 from streams.apply import ApplyReport
 from streams.broker import free_port
-from streams.observability import JsonFormatter, Metrics, Readiness
+from streams.observability import JsonFormatter, LeanPrometheusMonitor, Metrics, Readiness
 from streams.pipeline import WindowStats
 
 
@@ -40,3 +44,26 @@ def test_json_log_lines() -> None:
     record = logging.LogRecord("streams.worker", logging.INFO, __file__, 1, "owning %d", (4,), None)
     doc = orjson.loads(JsonFormatter().format(record))
     assert (doc["level"], doc["logger"], doc["message"]) == ("INFO", "streams.worker", "owning 4")
+
+
+def test_lean_faust_sensor_counts_table_ops_and_moved_end_offsets() -> None:
+    registry = CollectorRegistry()
+    monitor = LeanPrometheusMonitor(metrics=FaustMetrics.create(registry, "faust"))
+    table = SimpleNamespace(name="last-applied")
+    for _ in range(3):
+        monitor.on_table_set(table, "k", "v")
+    monitor.on_table_get(table, "k")
+    monitor.on_table_del(table, "k")
+    tp = TP("changes", 2)
+    monitor.track_tp_end_offset(tp, 10)
+    monitor.track_tp_end_offset(tp, 10)
+    monitor.track_tp_end_offset(tp, 12)
+    value = registry.get_sample_value
+    ops = {
+        op: value("faust_table_operations_total", {"table": "table.last-applied", "operation": op})
+        for op in ("keys_updated", "keys_retrieved", "keys_deleted")
+    }
+    assert ops == {"keys_updated": 3, "keys_retrieved": 1, "keys_deleted": 1}
+    assert monitor.tables["last-applied"].keys_updated == 3
+    end = value("faust_topic_partition_end_offset", {"topic": "changes", "partition": "2"})
+    assert end == 12 and monitor.tp_end_offsets[tp] == 12
