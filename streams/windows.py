@@ -29,16 +29,27 @@ async def windows(
     room = asyncio.Event()  # the full window was taken
     room.set()
 
-    async def add_to_buffer(value: Any) -> Any:
-        event = stream.current_event  # read before any await: the stream moves on after
-        if event is None:
-            raise RuntimeError("the stream has no current event for a value")
-        while buffer.full:
-            room.clear()
-            await stream.wait(room)
+    def add(event: Any) -> None:
         buffer.add(event, clock())
         if len(buffer) == 1 or buffer.full:
             wake.set()
+
+    async def add_when_room(event: Any, value: Any) -> Any:
+        while buffer.full:
+            room.clear()
+            await stream.wait(room)
+        add(event)
+        return value
+
+    def add_to_buffer(value: Any) -> Any:
+        # Synchronous unless the next window is full: Faust awaits a processor's result only
+        # when it is awaitable, so the common case costs no coroutine per event.
+        event = stream.current_event  # read now: the stream moves on after an await
+        if event is None:
+            raise RuntimeError("the stream has no current event for a value")
+        if buffer.full:
+            return add_when_room(event, value)
+        add(event)
         return value
 
     enable_acks = stream.enable_acks

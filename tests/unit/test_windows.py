@@ -1,0 +1,81 @@
+"""The window processor over a minimal stand-in for Faust's stream API, with an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from streams.windows import windows
+
+
+class FakeStream:
+    """What :func:`streams.windows.windows` uses of a Faust stream, and nothing else."""
+
+    def __init__(self) -> None:
+        self.current_event: Any = None
+        self.enable_acks = True
+        self.should_stop = False
+        self._processors: list[Callable[[Any], Any]] = []
+        self.channel = self
+
+    def __aiter__(self) -> FakeStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        raise StopAsyncIteration
+
+    def add_processor(self, processor: Callable[[Any], Any]) -> None:
+        self._processors.append(processor)
+
+    def _enable_passive(self, channel: Any) -> None:
+        """Faust starts reading the channel here; the test pushes events itself."""
+
+    async def wait(self, event: asyncio.Event) -> None:
+        await event.wait()
+
+    async def wait_for_stopped(self, event: asyncio.Event, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def push(self, event: str) -> Any:
+        """Deliver one event as Faust does: current event set, then the processor's result."""
+        self.current_event = event
+        (processor,) = self._processors
+        return processor(event)
+
+
+def test_events_are_added_without_a_coroutine_until_the_next_window_is_full() -> None:
+    async def scenario() -> None:
+        now = [0.0]
+        stream = FakeStream()
+        gen = windows(stream, max_batch=2, window_s=10.0, clock=lambda: now[0])
+        first = asyncio.ensure_future(gen.__anext__())
+        await asyncio.sleep(0)  # the generator registers its processor
+        assert stream.enable_acks is False, "acks are the agent's"
+        assert [stream.push("e1"), stream.push("e2")] == ["e1", "e2"]
+        assert await first == ["e1", "e2"], "a full window is due at once"
+
+        # The agent holds window 1; window 2 fills, and a fifth event must wait for room.
+        assert [stream.push("e3"), stream.push("e4")] == ["e3", "e4"]
+        waiting = stream.push("e5")
+        assert inspect.isawaitable(waiting), "a full buffer makes the processor wait"
+        blocked = asyncio.ensure_future(_awaited(waiting))
+        await asyncio.sleep(0.01)
+        assert not blocked.done(), "no room until the agent takes the next window"
+        assert await gen.__anext__() == ["e3", "e4"]
+        assert await blocked == "e5"
+
+        now[0] = 10.0  # e5's window is due a window after e5 arrived
+        assert await gen.__anext__() == ["e5"]
+        await gen.aclose()
+        assert stream.enable_acks is True and stream._processors == []
+
+    asyncio.run(scenario())
+
+
+async def _awaited(result: Awaitable[Any]) -> Any:
+    return await result
