@@ -27,7 +27,7 @@ UNLIMITED = {"STREAMS_RATE_LIMIT": "100000"}
 
 @dataclass(frozen=True)
 class Sizes:
-    """Event counts per scenario: quick (about 3 minutes) or full."""
+    """Event counts per scenario: quick (about 2 minutes) or full (about 15)."""
 
     a: int
     b_naive: int
@@ -181,7 +181,7 @@ def report(results: dict[str, Result], sizes: Sizes, mode: str) -> str:
 def main() -> None:
     """Run all scenarios and write bench/RESULTS.md (or --out)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, about 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, about 2 minutes")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
