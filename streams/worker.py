@@ -130,6 +130,10 @@ class Worker:
     def run(self) -> int:
         """Run until stopped; non-zero when the agent crashed (so the pod restarts)."""
         gc.set_threshold(*GC_THRESHOLDS)
+        # Everything imported and built so far lives as long as the process: out of the
+        # collector's sight, a full collection walks the pipeline's objects only.
+        gc.collect()
+        gc.freeze()
         worker = faust.Worker(
             self.app,
             loglevel=self.settings.log_level,
