@@ -101,7 +101,9 @@ def produce_command(source: IO[bytes], topic: str | None) -> None:
 @click.option("--versions/--no-versions", default=False, show_default=True)
 @click.option("--invalid-share", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option(
-    "--rate", type=click.FloatRange(min=1), help="Events/s (default: as fast as possible)."
+    "--rate",
+    type=click.FloatRange(min=1),
+    help="Events/s, sent in 50 ms slices (default: as fast as possible).",
 )
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--topic", help="Default: STREAMS_CHANGES_TOPIC.")
