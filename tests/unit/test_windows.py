@@ -35,7 +35,7 @@ class FakeStream:
     async def wait(self, event: asyncio.Event) -> None:
         await event.wait()
 
-    async def wait_for_stopped(self, event: asyncio.Event, timeout: float) -> None:
+    async def wait_for_stopped(self, event: asyncio.Event, timeout: float | None) -> None:
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
