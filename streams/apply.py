@@ -4,6 +4,9 @@ Each planned request is sent once; the conversations that came back with a retry
 sent again (and only they), with full-jitter backoff, until the window's deadline. Before every
 request the worker checks it still owns the partition: a revoked partition gets no more writes,
 so a slow window cannot overwrite what its new owner applied.
+
+Requests start in plan order and each one's final answers are handed to the caller as soon as
+its retries end, so the window can send those outcomes while later requests are in flight.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +56,15 @@ class ApplyReport:
     timings: list[tuple[float, int]] = field(default_factory=list)
 
 
+#: Called once per planned request when it is done: its final answers, and its changes left
+#: unsent because their partition was revoked.
+OnRequestDone = Callable[[Sequence[Applied], Sequence[Change]], Awaitable[None]]
+
+
+async def _ignore(_results: Sequence[Applied], _abandoned: Sequence[Change]) -> None:
+    """The default :data:`OnRequestDone`: results are read from the report afterwards."""
+
+
 class Applier:
     """Runs planned requests for one window."""
 
@@ -75,21 +87,37 @@ class Applier:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
 
-    async def apply(self, plan: Sequence[PlannedRequest]) -> ApplyReport:
-        """Send every planned request (with retries); return one result per change."""
+    async def apply(
+        self, plan: Sequence[PlannedRequest], on_done: OnRequestDone = _ignore
+    ) -> ApplyReport:
+        """Send every planned request (with retries); return one result per change.
+
+        If one request (or ``on_done``) fails, the others are cancelled before the error
+        propagates: a failed window must not go on writing to the IM behind the caller's back.
+        """
         report = ApplyReport()
         started = self._clock()
-        await asyncio.gather(*(self._run(request, started, report) for request in plan))
+        tasks = [asyncio.ensure_future(self._run(r, started, report, on_done)) for r in plan]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
         return report
 
-    async def _run(self, request: PlannedRequest, started: float, report: ApplyReport) -> None:
-        """One planned request and its retries; results go to ``report``."""
+    async def _run(
+        self, request: PlannedRequest, started: float, report: ApplyReport, on_done: OnRequestDone
+    ) -> None:
+        """One planned request and its retries; results go to ``report`` and ``on_done``."""
         latest: dict[int, Applied] = {}
+        abandoned: list[Change] = []
         pending = list(range(len(request.changes)))
         attempt = 0
         while pending:
             if not self._owns(request.partition):
-                report.abandoned.extend(request.changes[i] for i in pending)
+                abandoned = [request.changes[i] for i in pending]
+                report.abandoned.extend(abandoned)
                 for index in pending:
                     latest.pop(index, None)
                 break
@@ -108,7 +136,9 @@ class Applier:
                     break  # retries exhausted: the latest retryable answers are final
                 report.retries += len(pending)
                 await asyncio.sleep(delay)
-        report.results.extend(latest[i] for i in sorted(latest))
+        results = [latest[i] for i in sorted(latest)]
+        report.results.extend(results)
+        await on_done(results, abandoned)
 
     async def _send(
         self, user_id: str, changes: Sequence[Change], report: ApplyReport

@@ -1,8 +1,11 @@
 """The agent loop: take a window -> core -> SDK -> outcomes -> await deliveries -> ack.
 
-Nothing of a window is acked until every outcome, dead letter, forward and changelog record it
-produced has been delivered. Any failure there escapes the agent, and the crashing supervisor
-stops the worker, so a restart redelivers from the last commit instead of skipping a gap.
+Outcomes are sent as they become final, while the window's later SDK requests are in flight,
+but nothing of a window is acked until every outcome, dead letter, forward and changelog record
+it produced has been delivered. Any failure there escapes the agent, and the crashing supervisor
+stops the worker, so a restart redelivers from the last commit instead of skipping a gap; the
+replayed events may get a second outcome, as the contract allows. So may the events of a
+partition revoked mid-window: they are left unacked for the new owner.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from streams.core.records import (
 )
 from streams.core.window import group_by_conversation, plan, resolve
 from streams.settings import OnRetryExhausted, Settings
-from streams.sink import BatchSink
+from streams.sink import BatchSink, Trickle
 from streams.transport import GaplessConsumer
 from streams.windows import windows
 
@@ -40,6 +43,9 @@ log = logging.getLogger(__name__)
 
 Event = EventT[bytes]
 
+#: How often a window sends the outcomes that became final since its last send (a batch per
+#: partition each time): a few sends per window, not one per SDK request. See Trickle.
+OUTCOME_SEND_INTERVAL_S = 0.025
 #: Headers of a forwarded record: where it was first published.
 ORIGIN_HEADERS = ("streams-origin-topic", "streams-origin-partition", "streams-origin-offset")
 DLQ_HEADERS = ("source-topic", "source-partition", "source-offset", "error")
@@ -106,18 +112,25 @@ class WindowProcessor:
         return Envelope(msg.key, msg.value, position, partitions, origin_of(msg.headers))
 
     async def process(self, events: Sequence[Event]) -> tuple[list[Event], WindowStats]:
-        """Run the window; return the events that may now be acked, and its stats."""
+        """Run the window; return the events that may now be acked, and its stats.
+
+        Outcomes go out as they become final (:class:`~streams.sink.Trickle`): the decided ones
+        before the first SDK request, the others as their request ends. Requests start oldest
+        event first, so the events that waited longest for their window get answers first.
+        """
         now = self._clock()
         stamp = now.isoformat()
         partitions = self._partitions()
         stats = WindowStats(events=len(events))
+        out = Trickle(self._outcomes, OUTCOME_SEND_INTERVAL_S)
         futures: list[Any] = []
-        records: list[dict[str, Any]] = []
         by_envelope: dict[int, Event] = {}
+        arrival: dict[int, int] = {}
         changes: list[Change] = []
         for event in _first_copies(events):
             envelope = self._envelope(event, partitions)
             by_envelope[id(envelope)] = event
+            arrival[id(envelope)] = len(arrival)
             item = decode(
                 envelope,
                 now=now,
@@ -127,7 +140,7 @@ class WindowProcessor:
             if isinstance(item, Change):
                 changes.append(item)
             elif isinstance(item, Rejection):
-                records.append(outcomes.for_rejection(item, stamp))
+                out.add(_ready(outcomes.for_rejection(item, stamp), stats))
                 if item.dead_letter:
                     stats.dead_letters += 1
                     futures.append(self._dead_letter(item))
@@ -143,30 +156,32 @@ class WindowProcessor:
             if stored is not None:
                 last[conversation] = LastApplied.from_json(stored)
         resolution = resolve(groups, last)
-        records.extend(outcomes.for_decision(d, stamp) for d in resolution.decided)
+        for decision in resolution.decided:
+            out.add(_ready(outcomes.for_decision(decision, stamp), stats))
         # Before a value can reach the IM, the table must know it may be there: a worker dying
         # after the write would otherwise let its successor write an older value after it.
         for winner in resolution.winners:
             entry = last.get(winner.conversation, NOTHING_APPLIED).writing(winner)
             self._remember(winner, by_envelope, entry)
         await asyncio.gather(*await self._table.flush_changelog())
-        report = await self._applier.apply(plan(resolution.winners))
-        stats.sdk = report
-        for result in report.results:
-            records.append(self._result_outcome(result, stamp))
-            if result.code == 0:
-                self._remember(result.change, by_envelope, LastApplied.of(result.change))
-        blocked = {c.envelope.position.partition for c in report.abandoned}
+        await out.send()
+        blocked: set[int] = set()
+
+        async def on_done(results: Sequence[Applied], abandoned: Sequence[Change]) -> None:
+            blocked.update(c.envelope.position.partition for c in abandoned)
+            for result in results:
+                out.add(_ready(self._result_outcome(result, stamp), stats))
+                if result.code == 0:
+                    self._remember(result.change, by_envelope, LastApplied.of(result.change))
+            await out.send_due()
+
+        winners = sorted(resolution.winners, key=lambda c: arrival[id(c.envelope)])
+        stats.sdk = await self._applier.apply(plan(winners), on_done)
         if blocked:
             log.warning("partitions %s were revoked mid-window; their events are left unacked",
                         sorted(blocked))  # fmt: skip
-        ready: list[tuple[bytes | None, bytes]] = []
-        for record in records:
-            if record["source"]["partition"] in blocked and record["status"] != "rejected":
-                continue
-            stats.statuses[record["status"]] = stats.statuses.get(record["status"], 0) + 1
-            ready.append((_key(record), orjson.dumps(record)))
-        futures.extend(await self._outcomes.send(ready))
+        await out.send()
+        futures.extend(out.futures)
         futures.extend(await self._table.flush_changelog())
         await asyncio.gather(*futures)
         ackable = [e for e in events if e.message.partition not in blocked]
@@ -240,9 +255,11 @@ def _first_copies(events: Sequence[Event]) -> list[Event]:
     return firsts
 
 
-def _key(record: dict[str, Any]) -> bytes | None:
+def _ready(record: dict[str, Any], stats: WindowStats) -> tuple[bytes | None, bytes]:
+    """The outcome as a (key, value) record, counted in the window's stats."""
+    stats.statuses[record["status"]] = stats.statuses.get(record["status"], 0) + 1
     user = record["user_id"]
-    return None if user is None else str(user).encode()
+    return (None if user is None else str(user).encode()), orjson.dumps(record)
 
 
 def owned_partitions(app: Any, topic: str) -> set[int]:

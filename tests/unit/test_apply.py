@@ -4,7 +4,10 @@ import asyncio
 import random
 from collections.abc import Sequence
 
-from streams.apply import Applier
+import pytest
+
+from streams.apply import Applied, Applier
+from streams.core.records import Change
 from streams.core.retry import RetryPolicy
 from streams.core.window import plan
 from streams.limiter import RateLimiter
@@ -70,3 +73,56 @@ def test_revoked_partition_gets_no_request() -> None:
     im, report = run({}, owns=lambda p: False)
     assert im.calls == [] and report.results == []
     assert sorted(c.change.event_id for c in report.abandoned) == ["a", "b", "c"]
+
+
+def test_each_request_reports_its_final_answers_once_when_done() -> None:
+    clock = [0.0]
+    im = ScriptedIM({"c2c_b": [50004]}, clock)
+    policy = RetryPolicy(base_s=0.0001, cap_s=0.001, deadline_s=10.0)
+    applier = Applier(im, RateLimiter(1e6), policy, concurrency=1, owns=lambda p: p != 99,
+                      clock=lambda: clock[0], rng=random.Random(1))  # fmt: skip
+    done: list[tuple[list[tuple[str, int, int]], list[str]]] = []
+
+    async def on_done(results: Sequence[Applied], abandoned: Sequence[Change]) -> None:
+        done.append((
+            [(r.change.change.event_id, r.code, r.attempts) for r in results],
+            [c.change.event_id for c in abandoned],
+        ))  # fmt: skip
+
+    requests = plan(
+        [change("a", 1, user="ann", conv="c2c_a"), change("b", 2, user="bob", conv="c2c_b")]
+    )
+    asyncio.run(applier.apply(requests, on_done))
+    assert done == [([("a", 0, 1)], []), ([("b", 0, 2)], [])], "b's answer only after its retry"
+
+
+class SlowIM:
+    """Answers every conversation with 0 after 10 ms; notes each answered request's user."""
+
+    def __init__(self) -> None:
+        self.answered: list[str] = []
+
+    async def mark(self, user_id: str, values: Sequence[tuple[str, str]]) -> RequestResult:
+        await asyncio.sleep(0.01)
+        self.answered.append(user_id)
+        items = tuple(ItemResult(cid, 0, "", "r", False) for cid, _ in values)
+        return RequestResult("r", 0, "", 200, items)
+
+
+def test_a_failing_request_stops_the_windows_other_requests() -> None:
+    im = SlowIM()
+    applier = Applier(im, RateLimiter(1e6), RetryPolicy(), concurrency=1, owns=lambda p: True)
+
+    async def on_done(results: Sequence[Applied], abandoned: Sequence[Change]) -> None:
+        raise RuntimeError("outcome could not be built")
+
+    async def scenario() -> None:
+        winners = [
+            change(u, i, user=u, conv=f"c2c_{u}") for i, u in enumerate(["ann", "bob", "cy"])
+        ]
+        with pytest.raises(RuntimeError):
+            await applier.apply(plan(winners), on_done)
+        await asyncio.sleep(0.05)  # long enough for the other two requests, were they running
+
+    asyncio.run(scenario())
+    assert im.answered == ["ann"]

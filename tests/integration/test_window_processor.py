@@ -1,0 +1,134 @@
+"""The window processor in-process, with the real SDK client against the real emulator.
+
+Only the Kafka side is replaced: by topics whose delivery futures fail, which is what a broker
+outage looks like to the window (the worker-level consequence, the crashing supervisor stopping
+the worker so a restart redelivers, is covered by test_retries_exhausted_fail_and_stop), or by
+a sink that records when each outcome was sent.
+"""
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+
+from streams.apply import Applier
+from streams.core.decode import partition_for
+from streams.core.retry import RetryPolicy
+from streams.limiter import RateLimiter
+from streams.pipeline import WindowProcessor
+from streams.sdk import IMSettings, TencentIMClient
+from streams.settings import Settings
+from tests.fixtures.emulator import ADMIN, SDKAPPID, SECRET_KEY
+
+
+class UndeliverableTopic:
+    """A topic whose records are accepted but never delivered."""
+
+    def send_soon(self, **_: Any) -> "asyncio.Future[Any]":
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_exception(KafkaTimeoutError("delivery timed out"))
+        return future
+
+
+class UndeliverableSink:
+    """The outcome sink of a broker that never confirms delivery."""
+
+    async def send(self, records: list[Any]) -> list["asyncio.Future[Any]"]:
+        return [UndeliverableTopic().send_soon() for _ in records]
+
+
+class Table(dict):  # type: ignore[type-arg]
+    async def flush_changelog(self) -> list[Any]:
+        return []
+
+
+def event(offset: int, doc: dict[str, Any]) -> Any:
+    partition = partition_for(doc["user_id"].encode(), 4)
+    message = SimpleNamespace(
+        key=doc["user_id"].encode(), value=orjson.dumps(doc), topic="changes",
+        partition=partition, offset=offset, headers=[],
+    )  # fmt: skip
+    return SimpleNamespace(message=message)
+
+
+def doc(event_id: str, user: str, conversation: str, at: str = "10:00:00") -> dict[str, Any]:
+    return {"event_id": event_id, "user_id": user, "conversation_id": conversation,
+            "custom_data": event_id, "occurred_at": f"2026-11-25T{at}Z"}  # fmt: skip
+
+
+def im_settings(emulator: Any) -> IMSettings:
+    return IMSettings(endpoint=emulator.url, sdkappid=SDKAPPID, admin=ADMIN, secret_key=SECRET_KEY)
+
+
+async def test_undeliverable_outcomes_fail_the_window(emulator_factory: Any) -> None:
+    emulator = emulator_factory()
+    im = im_settings(emulator)
+    topics = SimpleNamespace(
+        changes=UndeliverableTopic(), outcomes=UndeliverableTopic(),
+        dead_letters=UndeliverableTopic(),
+    )  # fmt: skip
+    table = Table()
+    async with TencentIMClient(im) as client:
+        applier = Applier(
+            client, RateLimiter(100), RetryPolicy(), concurrency=1, owns=lambda p: True
+        )
+        processor = WindowProcessor(
+            Settings(), topics, table, applier, UndeliverableSink(), owns=lambda p: True,
+            partitions=lambda: 4, set_current_event=lambda e: None,
+        )  # fmt: skip
+        with pytest.raises(KafkaTimeoutError):
+            await processor.process([event(0, doc("set", "alice", "c2c_bob"))])
+    assert emulator.state("alice") == {"c2c_bob": "set"}, "the SDK call happened before"
+
+
+class RecordingSink:
+    """Delivers at once, noting each send's outcomes and how many IM writes preceded it."""
+
+    def __init__(self, emulator: Any) -> None:
+        self.emulator = emulator
+        self.sends: list[tuple[int, list[tuple[str, str]]]] = []
+
+    async def send(self, records: list[tuple[bytes | None, bytes]]) -> list["asyncio.Future[Any]"]:
+        outcomes = [orjson.loads(value) for _, value in records]
+        writes = len(self.emulator.writes())
+        self.sends.append((writes, [(o["event_id"], o["status"]) for o in outcomes]))
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return [done]
+
+
+async def test_outcomes_go_out_as_they_become_final_oldest_first(emulator_factory: Any) -> None:
+    """Decided outcomes leave before any SDK write; requests run oldest event first.
+
+    carol's conversation is seen first, but its winner arrives last: her request must come
+    after dave's, whose only event arrived second. 60 ms per request and one request at a time
+    put each request's outcome in its own send (the interval is 25 ms).
+    """
+    emulator = emulator_factory(latency_ms=60)
+    sink = RecordingSink(emulator)
+    topics = SimpleNamespace(outcomes=None, dead_letters=None, changes=None)
+    async with TencentIMClient(im_settings(emulator)) as client:
+        applier = Applier(
+            client, RateLimiter(1000), RetryPolicy(), concurrency=1, owns=lambda p: True
+        )
+        processor = WindowProcessor(
+            Settings(), topics, Table(), applier, sink, owns=lambda p: True,
+            partitions=lambda: 4, set_current_event=lambda e: None,
+        )  # fmt: skip
+        window = [
+            doc("c1", "carol", "c2c_x", "10:00:00"),
+            doc("d1", "dave", "c2c_y", "10:00:01"),
+            doc("e1", "erin", "c2c_z", "10:00:02"),
+            doc("c2", "carol", "c2c_x", "10:00:03"),
+        ]
+        ackable, stats = await processor.process([event(i, d) for i, d in enumerate(window)])
+    assert len(ackable) == 4 and stats.statuses == {"superseded": 1, "applied": 3}
+    assert sink.sends == [
+        (0, [("c1", "superseded")]),
+        (1, [("d1", "applied")]),
+        (2, [("e1", "applied")]),
+        (3, [("c2", "applied")]),
+    ]
