@@ -46,6 +46,7 @@ Event = EventT[bytes]
 #: How often a window sends the outcomes that became final since its last send (a batch per
 #: partition each time): a few sends per window, not one per SDK request. See Trickle.
 OUTCOME_SEND_INTERVAL_S = 0.025
+
 #: Headers of a forwarded record: where it was first published.
 ORIGIN_HEADERS = ("streams-origin-topic", "streams-origin-partition", "streams-origin-offset")
 DLQ_HEADERS = ("source-topic", "source-partition", "source-offset", "error")
