@@ -13,7 +13,7 @@ from streams.core.window import plan
 from streams.limiter import RateLimiter
 from streams.sdk import codes
 from streams.sdk.types import ItemResult, RequestResult
-from tests.unit.core_helpers import change
+from tests.unit.core_helpers import change, home
 
 
 class ScriptedIM:
@@ -79,7 +79,8 @@ def test_each_request_reports_its_final_answers_once_when_done() -> None:
     clock = [0.0]
     im = ScriptedIM({"c2c_b": [50004]}, clock)
     policy = RetryPolicy(base_s=0.0001, cap_s=0.001, deadline_s=10.0)
-    applier = Applier(im, RateLimiter(1e6), policy, concurrency=1, owns=lambda p: p != 99,
+    revoked = home("cy")
+    applier = Applier(im, RateLimiter(1e6), policy, concurrency=1, owns=lambda p: p != revoked,
                       clock=lambda: clock[0], rng=random.Random(1))  # fmt: skip
     done: list[tuple[list[tuple[str, int, int]], list[str]]] = []
 
@@ -89,11 +90,16 @@ def test_each_request_reports_its_final_answers_once_when_done() -> None:
             [c.change.event_id for c in abandoned],
         ))  # fmt: skip
 
-    requests = plan(
-        [change("a", 1, user="ann", conv="c2c_a"), change("b", 2, user="bob", conv="c2c_b")]
-    )
+    requests = plan([
+        change("a", 1, user="ann", conv="c2c_a"),
+        change("b", 2, user="bob", conv="c2c_b"),
+        change("c", 3, user="cy", conv="c2c_c"),
+    ])  # fmt: skip
+    assert revoked not in {home("ann"), home("bob")}
     asyncio.run(applier.apply(requests, on_done))
-    assert done == [([("a", 0, 1)], []), ([("b", 0, 2)], [])], "b's answer only after its retry"
+    assert sorted(done) == [([], ["c"]), ([("a", 0, 1)], []), ([("b", 0, 2)], [])], (
+        "b's answer only after its retry; cy's change handed back unsent"
+    )
 
 
 class SlowIM:
