@@ -26,6 +26,13 @@ class OnRetryExhausted(StrEnum):
     STOP = "stop"
 
 
+class EventLoop(StrEnum):
+    """The asyncio event loop a worker runs on."""
+
+    UVLOOP = "uvloop"
+    ASYNCIO = "asyncio"
+
+
 class SecurityProtocol(StrEnum):
     """Kafka client security protocols (as in the Java client)."""
 
@@ -88,6 +95,9 @@ class Settings(BaseSettings):
     table_store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://$")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     log_format: str = Field(default="text", pattern=r"^(text|json)$")
+    #: uvloop (Faust's ``uvloop`` extra) took ~10 % less worker CPU per event under a flood
+    #: (bench/PROFILE.md); ``asyncio`` is the way back should a uvloop release misbehave.
+    event_loop: EventLoop = EventLoop.UVLOOP
 
     @model_validator(mode="after")
     def _window_fits_rebalance(self) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
@@ -20,7 +21,7 @@ from streams.observability import Metrics, Readiness, install_pages, logging_con
 from streams.pipeline import WindowProcessor, WindowStats, make_agent, owned_partitions
 from streams.sdk.client import TencentIMClient
 from streams.sdk.config import IMSettings
-from streams.settings import Settings
+from streams.settings import EventLoop, Settings
 from streams.sink import BatchSink
 from streams.transport import GaplessConsumer
 
@@ -44,6 +45,7 @@ class Worker:
                 "back to an emulator on its own"
             )
         self.settings = settings
+        use_event_loop(settings.event_loop)
         self.app, self.topics, self.table = create_app(settings)
         self.client = TencentIMClient(im)
         self.limiter = RateLimiter(budget_share(settings.rate_limit, 0, 0))
@@ -151,6 +153,15 @@ class Worker:
             print(f"worker stopped: {type(crashed).__name__}: {crashed}", file=sys.stderr)
             return code or 1
         return code
+
+
+def use_event_loop(choice: EventLoop) -> None:
+    """Select the loop before anything creates one: Faust binds the app, and Mode's consumer
+    thread its own loop, to whatever the policy makes then."""
+    if choice is EventLoop.UVLOOP:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def _set_current_event(event: Any) -> None:

@@ -46,7 +46,12 @@ def test_sasl_needs_credentials_and_hides_password(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("STREAMS_WINDOW_MS", "0"), ("STREAMS_ON_RETRY_EXHAUSTED", "ignore"), ("STREAMS_SDK", "fake")],
+    [
+        ("STREAMS_WINDOW_MS", "0"),
+        ("STREAMS_ON_RETRY_EXHAUSTED", "ignore"),
+        ("STREAMS_SDK", "fake"),
+        ("STREAMS_EVENT_LOOP", "trio"),
+    ],
 )
 def test_bad_values_name_the_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
@@ -64,6 +69,35 @@ def test_worker_refuses_to_start_without_sdk() -> None:
     )
     assert done.returncode != 0
     assert b"STREAMS_SDK is not set" in done.stderr
+
+
+LOOP_PROBE = """
+from streams.sdk.config import IMSettings
+from streams.settings import Settings
+from streams.settings_base import load_settings
+from streams.worker import Worker
+
+worker = Worker(load_settings(Settings), load_settings(IMSettings))
+print(type(worker.app.loop).__module__, type(worker.app.consumer._thread.thread_loop).__module__)
+"""
+
+
+@pytest.mark.parametrize(
+    ("choice", "module"),
+    [(None, "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio.unix_events")],
+)
+def test_worker_app_and_consumer_thread_run_on_the_chosen_loop(
+    choice: str | None, module: str
+) -> None:
+    env = {"PATH": "/usr/bin:/bin", "STREAMS_SDK": "tencent", "STREAMS_IM_SDKAPPID": "1",
+           "STREAMS_IM_ADMIN": "a", "STREAMS_IM_SECRET_KEY": "k",
+           "STREAMS_TABLE_STORE": "memory://"}  # fmt: skip
+    if choice is not None:
+        env["STREAMS_EVENT_LOOP"] = choice
+    done = subprocess.run(
+        [sys.executable, "-c", LOOP_PROBE], env=env, capture_output=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == [module.encode(), module.encode()]
 
 
 def test_faust_settings_for_production_and_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
