@@ -3,11 +3,14 @@
 * ``ceiling``: a plain aiokafka loop, consume -> orjson -> one ``send()`` per event, no SDK:
   what Python on this machine can move at all.
 * ``floor``: a Faust agent that only consumes: what Faust can read here at all.
+* ``floor-tuned``: the same agent on the worker's Faust settings, consumer and event loop: what
+  Faust reads here as the worker runs it (the worker's tunings speed up reading too).
 * ``naive``: a Faust agent that awaits one SDK request and one outcome send per event: what a
   first implementation looks like.
 
-The Faust baselines run Faust's own consumer (with only the embedded broker's two fixes from
-``streams.tansu``), not the worker's: they show what stock Faust does here.
+The Faust baselines except ``floor-tuned`` run Faust's own consumer (with only the embedded
+broker's two fixes from ``streams.tansu``), Faust's settings and asyncio's event loop, not the
+worker's: they show what stock Faust does here.
 
 All read ``STREAMS_*`` like the worker; each prints ``ready`` once consuming and ``done <n>
 <unix time>`` when it has seen ``BENCH_EXPECT`` events.
@@ -30,6 +33,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from streams.kafka_io import bootstrap_of
 from streams.settings import Settings
 from streams.tansu import TansuConsumerThread
+from streams.worker import use_event_loop
 
 
 class StockConsumer(faust_aiokafka.Consumer):
@@ -122,21 +126,24 @@ async def ceiling(settings: Settings) -> None:
         await producer.stop()
 
 
-def _faust_app(settings: Settings, name: str) -> faust.App:
+def _faust_app(settings: Settings, name: str, *, tuned: bool = False) -> faust.App:
     from streams.app import faust_settings
 
     conf = faust_settings(settings)
     if not settings.embedded_broker:
         raise SystemExit("the baselines run on the embedded broker (STREAMS_EMBEDDED_BROKER)")
-    conf["broker"] = conf["broker"].replace("tansu://", "stocktansu://")
-    for tuning in WORKER_TUNINGS:
-        del conf[tuning]  # Faust's defaults: the baselines show stock Faust
+    if tuned:
+        use_event_loop(settings.event_loop)
+    else:
+        conf["broker"] = conf["broker"].replace("tansu://", "stocktansu://")
+        for tuning in WORKER_TUNINGS:
+            del conf[tuning]  # Faust's defaults: the baselines show stock Faust
     return faust.App(f"{settings.app_id}-{name}", **conf)
 
 
-def floor(settings: Settings) -> None:
+def floor(settings: Settings, *, tuned: bool = False) -> None:
     """A Faust agent that only counts what it reads."""
-    app = _faust_app(settings, "floor")
+    app = _faust_app(settings, "floor", tuned=tuned)
     topic = app.topic(settings.changes_topic, value_serializer="raw", key_serializer="raw")
     expect = _expect()
 
@@ -185,13 +192,15 @@ def _run(app: faust.App) -> None:
 
 
 def main() -> None:
-    """``python -m bench.baselines ceiling|floor|naive``."""
+    """``python -m bench.baselines ceiling|floor|floor-tuned|naive``."""
     settings = Settings()
     kind = sys.argv[1]
     if kind == "ceiling":
         asyncio.run(ceiling(settings))
     elif kind == "floor":
         floor(settings)
+    elif kind == "floor-tuned":
+        floor(settings, tuned=True)
     elif kind == "naive":
         naive(settings)
     else:

@@ -49,6 +49,7 @@ def scenarios(sizes: Sizes) -> list[tuple[str, Run]]:
     return [
         ("a: ceiling (aiokafka loop)", Run("ceiling", a)),
         ("a: Faust floor (consume only)", Run("floor", a)),
+        ("a: Faust floor, the worker's tunings", Run("floor-tuned", a)),
         ("a: pipeline, emulator latency 0", Run("pipeline", a, env=UNLIMITED)),
         (
             "b: naive agent, latency 20 ms",
@@ -99,10 +100,16 @@ def report(results: dict[str, Result], sizes: Sizes, mode: str) -> str:
     small, big = r[f"e: pipeline, N={sizes.e[0]}"], r[f"e: pipeline, N={sizes.e[1]}"]
     worst = max((x.requests / x.lower_bound for x in r.values() if x.lower_bound), default=0.0)
     floor = r["a: Faust floor (consume only)"].events_per_s
+    floor_tuned = r["a: Faust floor, the worker's tunings"].events_per_s
     ceiling = r["a: ceiling (aiokafka loop)"].events_per_s
     used = limited.requests / limited.seconds
     ratios = [
         ("(a) pipeline / Faust floor", _ratio(pipe_a.events_per_s, floor), ">= 1.0x"),
+        (
+            "(a) pipeline / Faust floor with the worker's tunings",
+            _ratio(pipe_a.events_per_s, floor_tuned),
+            "reference: the same loop, consumer and settings",
+        ),
         ("(a) pipeline / ceiling", _ratio(pipe_a.events_per_s, ceiling), "toward 0.4x"),
         (
             "(b) pipeline / naive at 20 ms",

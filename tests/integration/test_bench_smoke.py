@@ -33,6 +33,7 @@ def test_tiny_runs_of_every_kind(broker: str, tmp_path: Path) -> None:
     for kind, spec in [
         ("ceiling", LoadSpec(events=300, users=20, conversations=100)),
         ("floor", LoadSpec(events=300, users=20, conversations=100)),
+        ("floor-tuned", LoadSpec(events=300, users=20, conversations=100)),
         ("naive", LoadSpec(events=30, users=5, conversations=10)),
         ("pipeline", LoadSpec(events=300, users=20, conversations=100)),
     ]:
@@ -46,3 +47,4 @@ def test_tiny_runs_of_every_kind(broker: str, tmp_path: Path) -> None:
     results[HALF_RATE] = pipeline
     text = report(results, sizes, "quick")
     assert "## Ratios" in text and "(b) pipeline / naive" in text
+    assert "floor with the worker's tunings" in text
