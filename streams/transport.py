@@ -75,6 +75,23 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         self.refetches = 0
         self.clock = time.monotonic
 
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Forget the revoked partitions' bookkeeping, as Faust forgets their commits.
+
+        Kept, it passed for evidence of holes until the next assignment's seek: during the
+        revocation's commit and through a long table recovery the consumer "fetched again"
+        offsets 0, 1, 2, ... and committed past them, behind the group's commit
+        (docs/RELIABILITY.md, finding 7).
+        """
+        for tp in revoked:
+            self._start.pop(tp, None)
+            self._fetched.pop(tp, None)
+            self._progress_at.pop(tp, None)
+            self._skipped.pop(tp, None)
+        self._processed.difference_update([k for k in self._processed if k[0] in revoked])
+        self._refetched = {k: v for k, v in self._refetched.items() if k[0] not in revoked}
+        await super().on_partitions_revoked(revoked)
+
     def mark_processed(self, message: Message) -> None:
         """Called by the agent just before it acks a message whose outcome is delivered."""
         self._processed.add((message.tp, message.offset))
@@ -176,6 +193,21 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         if self._buffered_partitions:
             timeout = min(timeout, BUFFERED_POLL_S)
         return cast(tuple[Any, set[TP] | None], await super()._wait_next_records(timeout))
+
+    async def _seek(self, partition: TP, offset: int) -> None:
+        """aiokafka's seek, run on the consumer thread's loop, as Faust's other calls into it are.
+
+        Faust's own ``_seek`` calls it from the app's thread: aiokafka then changes the fetcher's
+        state while the fetcher runs on the other thread, and resolves a future of the other
+        loop from this one (not thread-safe, and on uvloop the wake-up can be lost). Every
+        seek of this consumer (holes, partitions without a commit) goes through here.
+        """
+        thread = self._thread
+
+        async def seek() -> None:
+            thread.seek(partition, offset)
+
+        await thread.call_thread(seek)
 
     def _acking(self, tp: TP) -> bool:
         return bool(self.app.topics.acks_enabled_for(tp.topic)) and not self._is_changelog_tp(tp)

@@ -11,6 +11,7 @@ consumer breaks each of them.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, cast
@@ -18,6 +19,7 @@ from typing import Any, cast
 import pytest
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
+from mode.utils.futures import maybe_async
 
 from streams.app import create_app
 from streams.settings import Settings
@@ -252,6 +254,60 @@ async def test_a_fetched_event_that_never_reached_the_agent_is_fetched_again_whe
     now[0] += HOLE_REFETCH_S
     await consumer._refetch_holes()
     assert seeks == [7]
+
+
+async def test_a_partition_that_comes_back_starts_with_a_clean_slate(
+    consumer: Any, seeks: list[int], now: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Revoked and assigned again: until the new assignment's seek (after table recovery, which
+    can take long) nothing from before counts as evidence of a hole or as processed."""
+    tp = TP(consumer.changes_topic, 0)
+    consumer._start[tp] = 0  # first assignment: no commit, read from the earliest offset
+    assert await deliver(consumer, tp, 0, 1, 2, 3) == [0, 1, 2, 3]
+    processed(consumer, 0, 1, 2)
+    consumer._committed_offset[tp] = consumer._new_offset(tp)  # what a commit does
+    consumer.mark_processed(message(consumer, 3))  # its ack never came: revoked first
+
+    async def app_revoked(revoked: set[TP]) -> None:  # the app's own handler (tables, agents)
+        """Not under test here."""
+
+    monkeypatch.setattr(consumer, "_on_partitions_revoked", app_revoked)
+    await consumer.on_partitions_revoked({tp})
+    consumer.app.consumer_generation_id = 1
+    for _ in range(HOLE_REFETCHES + 2):  # assigned again; recovery still running
+        now[0] += HOLE_REFETCH_S
+        await consumer._refetch_holes()
+    assert seeks == [], "offset 0 was committed long ago; 3 will be read again after the seek"
+    assert consumer._new_offset(tp) is None
+    skipped = message(consumer, 3, generation=0)
+    skipped.ack(consumer)  # a stream skipping the old generation's message
+    consumer._committed_offset[tp] = 3  # the new assignment's seek
+    assert consumer._new_offset(tp) is None, "3 was never acked after processing"
+
+
+async def test_seeks_run_on_the_consumer_thread(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiokafka's consumer lives on Faust's consumer thread and is not thread-safe; Faust's own
+    ``_seek`` called it from the app's thread."""
+    seen: list[tuple[str, int]] = []
+    thread = consumer._thread
+    monkeypatch.setattr(
+        thread, "seek", lambda tp, offset: seen.append((threading.current_thread().name, offset))
+    )
+
+    async def call_thread(fun: Any, *args: Any) -> Any:  # mode's: run on the thread's own loop
+        result: list[Any] = []
+        worker = threading.Thread(
+            target=lambda: result.append(asyncio.run(maybe_async(fun(*args)))), name="consumer"
+        )
+        worker.start()
+        await asyncio.get_running_loop().run_in_executor(None, worker.join)
+        return result[0]
+
+    monkeypatch.setattr(thread, "call_thread", call_thread)
+    await consumer.seek(TP(consumer.changes_topic, 0), 42)
+    assert seen == [("consumer", 42)]
 
 
 async def test_a_poll_is_short_while_a_partition_waits_for_the_stream_buffer(
