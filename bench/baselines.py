@@ -23,7 +23,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -33,6 +33,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from streams.kafka_io import bootstrap_of
 from streams.settings import Settings
 from streams.tansu import TansuConsumerThread
+from streams.transport import GaplessConsumer
 from streams.worker import use_event_loop
 
 
@@ -146,12 +147,17 @@ def floor(settings: Settings, *, tuned: bool = False) -> None:
     app = _faust_app(settings, "floor", tuned=tuned)
     topic = app.topic(settings.changes_topic, value_serializer="raw", key_serializer="raw")
     expect = _expect()
+    # The worker's consumer commits only what the agent marked processed; unmarked acks count
+    # as skipped events, and it would fetch the partitions again from their start.
+    mark = cast(GaplessConsumer, app.consumer).mark_processed if tuned else None
 
     @app.agent(topic)
     async def read(stream: Any) -> None:
         seen = 0
         print("ready", flush=True)
         async for _ in stream:
+            if mark is not None:
+                mark(stream.current_event.message)
             seen += 1
             if seen == expect:
                 _done(seen)
