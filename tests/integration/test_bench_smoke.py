@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from bench.harness import Run, lower_bound, measure
-from bench.run import HALF_RATE, Sizes, report, scenarios
+from bench.run import HALF_RATE, Sizes, median_pair, report, scenarios
 from streams.workload import LoadSpec, load_workload
 
 
@@ -28,7 +28,7 @@ def test_lower_bound_counts_users_per_window() -> None:
 
 def test_tiny_runs_of_every_kind(broker: str, tmp_path: Path) -> None:
     """One tiny run per process kind; the report is rendered from them for every scenario."""
-    sizes = Sizes(a=300, b_naive=30, c=60, d=300, e=(100, 300))
+    sizes = Sizes(pairs=1, a=300, b_naive=30, c=60, d=300, e=(100, 300))
     by_kind = {}
     for kind, spec in [
         ("ceiling", LoadSpec(events=300, users=20, conversations=100)),
@@ -45,6 +45,9 @@ def test_tiny_runs_of_every_kind(broker: str, tmp_path: Path) -> None:
     assert len(pipeline.latencies_ms) == 300 and by_kind["naive"].requests == 30
     results = {label: by_kind[run.kind] for label, run in scenarios(sizes)}
     results[HALF_RATE] = pipeline
-    text = report(results, sizes, "quick")
+    pairs = [(by_kind["floor"], pipeline)] * 3
+    assert median_pair(pairs) == (by_kind["floor"], pipeline)
+    text = report(results, sizes, "quick", pairs)
     assert "## Ratios" in text and "(b) pipeline / naive" in text
+    assert "the median of 3 interleaved pairs" in text
     assert "floor with the worker's tunings" in text
