@@ -27,7 +27,7 @@ UNLIMITED = {"STREAMS_RATE_LIMIT": "100000"}
 
 @dataclass(frozen=True)
 class Sizes:
-    """Event counts per scenario: quick (about 2 minutes) or full (about 15)."""
+    """Event counts per scenario: quick (about 2 minutes) or full (about 12)."""
 
     #: Interleaved (floor, pipeline) pairs of scenario (a); its ratio is the median pair's.
     pairs: int
