@@ -1,5 +1,6 @@
 """The benchmark harness still works: a tiny run of each process kind, no timing asserted."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from bench.harness import Run, lower_bound, measure
@@ -45,8 +46,10 @@ def test_tiny_runs_of_every_kind(broker: str, tmp_path: Path) -> None:
     assert len(pipeline.latencies_ms) == 300 and by_kind["naive"].requests == 30
     results = {label: by_kind[run.kind] for label, run in scenarios(sizes)}
     results[HALF_RATE] = pipeline
-    pairs = [(by_kind["floor"], pipeline)] * 3
-    assert median_pair(pairs) == (by_kind["floor"], pipeline)
+    floor = by_kind["floor"]
+    # Three pairs whose pipeline took 4x, 1x and 2x as long: the median pair is the 2x one.
+    pairs = [(floor, replace(pipeline, seconds=pipeline.seconds * k)) for k in (4, 1, 2)]
+    assert median_pair(pairs) == pairs[2]
     text = report(results, sizes, "quick", pairs)
     assert "## Ratios" in text and "(b) pipeline / naive" in text
     assert "the median of 3 interleaved pairs" in text
