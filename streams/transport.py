@@ -231,7 +231,8 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         for tp in acking:
             if self._committed_offset.get(tp) is None:
                 self._start[tp] = earliest[tp]
-                await self.seek(tp, earliest[tp])  # no I/O: aiokafka seeks in memory
+                # No broker I/O: a hop to the consumer thread, where aiokafka seeks in memory.
+                await self.seek(tp, earliest[tp])
 
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
