@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -151,29 +151,34 @@ class WindowProcessor:
         groups = group_by_conversation(changes)
         stats.conversations = len(groups)
         last: dict[str, LastApplied] = {}
-        for conversation, group in groups.items():
-            self._set_current_event(by_envelope[id(group[0].envelope)])
-            stored = self._table.get(conversation)
-            if stored is not None:
-                last[conversation] = LastApplied.from_json(stored)
+        for firsts in self._per_partition((g[0] for g in groups.values()), by_envelope):
+            for first in firsts:
+                stored = self._table.get(first.conversation)
+                if stored is not None:
+                    last[first.conversation] = LastApplied.from_json(stored)
         resolution = resolve(groups, last)
         for decision in resolution.decided:
             out.add(_ready(outcomes.for_decision(decision, stamp), stats))
         # Before a value can reach the IM, the table must know it may be there: a worker dying
         # after the write would otherwise let its successor write an older value after it.
-        for winner in resolution.winners:
-            entry = last.get(winner.conversation, NOTHING_APPLIED).writing(winner)
-            self._remember(winner, by_envelope, entry)
+        for winners in self._per_partition(resolution.winners, by_envelope):
+            for winner in winners:
+                entry = last.get(winner.conversation, NOTHING_APPLIED).writing(winner)
+                self._table[winner.conversation] = entry.to_json()
         await asyncio.gather(*await self._table.flush_changelog())
         await out.send()
         blocked: set[int] = set()
 
         async def on_done(results: Sequence[Applied], abandoned: Sequence[Change]) -> None:
+            # One request's changes: one user, so one partition.
             blocked.update(c.envelope.position.partition for c in abandoned)
+            if results:
+                self._set_current_event(by_envelope[id(results[0].change.envelope)])
             for result in results:
                 out.add(_ready(self._result_outcome(result, stamp), stats))
                 if result.code == 0:
-                    self._remember(result.change, by_envelope, LastApplied.of(result.change))
+                    change = result.change
+                    self._table[change.conversation] = LastApplied.of(change).to_json()
             await out.send_due()
 
         winners = sorted(resolution.winners, key=lambda c: arrival[id(c.envelope)])
@@ -188,10 +193,20 @@ class WindowProcessor:
         ackable = [e for e in events if e.message.partition not in blocked]
         return ackable, stats
 
-    def _remember(self, change: Change, by_envelope: dict[int, Event], entry: LastApplied) -> None:
-        """Write the conversation's table entry, routed to the partition of its events."""
-        self._set_current_event(by_envelope[id(change.envelope)])
-        self._table[change.conversation] = entry.to_json()
+    def _per_partition(
+        self, changes: Iterable[Change], by_envelope: dict[int, Event]
+    ) -> Iterator[list[Change]]:
+        """``changes`` a partition at a time, with an event of that partition made current.
+
+        The table routes a write's changelog record, and RocksDB finds a key's store, by the
+        current event's partition (faust-streaming #497), so it is set once per partition.
+        """
+        per_partition: dict[int, list[Change]] = {}
+        for change in changes:
+            per_partition.setdefault(change.envelope.position.partition, []).append(change)
+        for group in per_partition.values():
+            self._set_current_event(by_envelope[id(group[0].envelope)])
+            yield group
 
     def _result_outcome(self, result: Applied, stamp: str) -> dict[str, Any]:
         reason = None

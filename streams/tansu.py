@@ -24,6 +24,7 @@ from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streams import transport
 from streams.transport import GaplessConsumer
 
 FETCH_MAX_WAIT_MS = 25
@@ -87,8 +88,8 @@ class TansuConsumer(GaplessConsumer):
         return TansuConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class Transport(faust_aiokafka.Transport):
-    """Selected by ``broker="tansu://127.0.0.1:PORT"``."""
+class Transport(transport.Transport):
+    """Selected by ``broker="tansu://127.0.0.1:PORT"``: the worker's transport, this consumer."""
 
     Consumer = TansuConsumer
 

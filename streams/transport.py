@@ -40,6 +40,7 @@ from typing import Any, cast
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP, Message
 from faust.types.tuples import ack_lock
 from mode import Service, ServiceT
@@ -57,6 +58,8 @@ HOLE_REFETCHES = 3
 YIELD_EVERY = 100
 #: Longest poll while a partition is left out because the stream's buffer is full.
 BUFFERED_POLL_S = 0.1
+#: How often delivery looks again at a stream's full buffer (it drains a window at a time).
+ROOM_POLL_S = 0.005
 
 
 class GaplessConsumer(faust_aiokafka.Consumer):
@@ -71,6 +74,8 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         self._progress_at: dict[TP, float] = {}
         self._start: dict[TP, int] = {}
         self._refetched: dict[tuple[TP, int], tuple[float, int]] = {}
+        #: Per partition: whether its acks are tracked (see _acking), for this assignment.
+        self._acking_tps: dict[TP, bool] = {}
         #: Holes fetched again since start (a metric: each is a Faust drop that was repaired).
         self.refetches = 0
         self.clock = time.monotonic
@@ -83,6 +88,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         offsets 0, 1, 2, ... and committed past them, behind the group's commit
         (docs/RELIABILITY.md, finding 7).
         """
+        self._acking_tps.clear()
         for tp in revoked:
             self._start.pop(tp, None)
             self._fetched.pop(tp, None)
@@ -157,14 +163,22 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         remembered as skipped, evidence of a hole (:meth:`_refetch_holes`). The rest of the
         batch is not even taken from the fetcher; the commit's hole check or the rebalance's
         seek brings it back.
+
+        A message for a stream whose buffer is full waits here until it has room. Faust's
+        conductor would hand it over through a task and an ``asyncio.wait`` of its own, and
+        under a flood the agent's buffer is always full: every event took that path.
         """
         delivering: Message | None = None
+        streams_of = cast(Any, self.app.topics)._tp_index.get
 
         async def deliver_all() -> None:
             nonlocal delivering
             count = 0
             async for _, message in batch:
                 delivering = message
+                for channel in streams_of(message.tp, ()):
+                    while channel.queue.full():
+                        await asyncio.sleep(ROOM_POLL_S)
                 await self.callback(message)
                 delivering = None
                 count += 1
@@ -209,8 +223,24 @@ class GaplessConsumer(faust_aiokafka.Consumer):
 
         await thread.call_thread(seek)
 
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        """Faust's, after forgetting which partitions' acks are tracked (asked again)."""
+        self._acking_tps.clear()
+        await super().on_partitions_assigned(assigned, generation_id)
+
     def _acking(self, tp: TP) -> bool:
-        return bool(self.app.topics.acks_enabled_for(tp.topic)) and not self._is_changelog_tp(tp)
+        """Whether ``tp``'s acks are tracked: an input topic's, not a table's changelog.
+
+        Asked for every fetched record; Faust builds a new set of changelog topics per call,
+        so the answer is kept per partition until the next rebalance.
+        """
+        acking = self._acking_tps.get(tp)
+        if acking is None:
+            acking = bool(self.app.topics.acks_enabled_for(tp.topic)) and not (
+                self._is_changelog_tp(tp)
+            )
+            self._acking_tps[tp] = acking
+        return acking
 
     def _start_of(self, tp: TP) -> int | None:
         committed = self._committed_offset.get(tp)
@@ -307,10 +337,35 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         del self._refetched[(tp, offset)]
 
 
+class UnthreadedProducerBuffer(ProducerBuffer):
+    """Faust's producer buffer, its size read without a settings lookup.
+
+    Faust's conductor waits on this buffer's size for every message it delivers, and ``size``
+    looked up the ``producer_threaded`` setting each time (~2 % of the worker's samples under a
+    flood). The worker never runs the threaded producer, so the size is the queue's length.
+    """
+
+    @property
+    def size(self) -> int:
+        """Messages waiting to be produced."""
+        return self.pending.qsize()
+
+
+class Producer(faust_aiokafka.Producer):
+    """Faust's aiokafka producer with :class:`UnthreadedProducerBuffer`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.threaded_producer is None:
+            self.buffer = UnthreadedProducerBuffer(loop=self.loop, beacon=self.beacon)
+            self.buffer.app = self.app
+
+
 class Transport(faust_aiokafka.Transport):
     """Selected by ``streamskafka://host:port``."""
 
     Consumer = GaplessConsumer
+    Producer = Producer
 
 
 TRANSPORTS.aliases.setdefault(SCHEME, f"{__name__}:Transport")

@@ -107,4 +107,4 @@ def decode(
         return Forward(envelope, home)
     version = -1 if change.version is None else change.version
     order = (version, micros(change.occurred_at), envelope.position.offset)
-    return Change(change, envelope, order)
+    return Change(change, envelope, order, f"{change.user_id}/{change.conversation_id}")

@@ -47,11 +47,9 @@ class Change:
     envelope: Envelope
     #: (version or -1, occurred_at in UTC microseconds, offset), compared lexicographically.
     order: tuple[int, int, int]
-
-    @property
-    def conversation(self) -> str:
-        """Table key of the conversation: ``<user_id>/<conversation_id>`` ('/' is not in ids)."""
-        return f"{self.change.user_id}/{self.change.conversation_id}"
+    #: Table key of the conversation: ``<user_id>/<conversation_id>`` ('/' is not in ids).
+    #: Made once here: a window reads it several times per change.
+    conversation: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,13 @@ from mode.utils.futures import maybe_async
 
 from streams.app import create_app
 from streams.settings import Settings
-from streams.transport import BUFFERED_POLL_S, HOLE_REFETCH_S, HOLE_REFETCHES, GaplessConsumer
+from streams.transport import (
+    BUFFERED_POLL_S,
+    HOLE_REFETCH_S,
+    HOLE_REFETCHES,
+    ROOM_POLL_S,
+    GaplessConsumer,
+)
 
 
 @pytest.fixture(params=[True, False], ids=["tansu", "kafka"])
@@ -330,3 +336,50 @@ async def test_a_poll_is_short_while_a_partition_waits_for_the_stream_buffer(
     consumer.on_buffer_drop(full)
     await consumer._wait_next_records(1.0)
     assert polls == [({read, full}, 1.0), ({read}, BUFFERED_POLL_S), ({read, full}, 1.0)]
+
+
+async def test_a_message_for_a_full_stream_waits_for_room(consumer: Any) -> None:
+    """Faust's conductor hands a message for a full stream buffer over through a task and an
+    ``asyncio.wait`` of its own; under a flood that was every message. Delivery waits for room
+    instead, and nothing is lost or reordered on the way."""
+    tp = TP(consumer.changes_topic, 0)
+    queue: asyncio.Queue[int] = asyncio.Queue(maxsize=2)
+    queue.put_nowait(-2)
+    queue.put_nowait(-1)
+    stream = type("Channel", (), {"queue": queue})()  # what the conductor indexes per partition
+    cast(Any, consumer.app.topics)._tp_index[tp].add(stream)
+
+    async def conductor(msg: Any) -> None:
+        assert not queue.full(), "handed to the conductor while the stream's buffer was full"
+        queue.put_nowait(msg.offset)
+
+    consumer.callback = conductor
+    delivery = asyncio.ensure_future(consumer._deliver(fetched_batch(consumer, tp, 0, 1, 2)))
+    await asyncio.sleep(5 * ROOM_POLL_S)
+    assert list(queue._queue) == [-2, -1]  # type: ignore[attr-defined]
+    # The stream draining its buffer.
+    taken = [await asyncio.wait_for(queue.get(), timeout=5) for _ in range(5)]
+    await asyncio.wait_for(delivery, timeout=5)
+    assert taken == [-2, -1, 0, 1, 2]
+
+
+async def test_which_partitions_count_acks_is_asked_again_after_a_rebalance(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept per partition between rebalances (asked for every fetched record)."""
+    tp = TP(consumer.changes_topic, 0)
+
+    async def app_rebalance(*args: Any) -> None:  # the app's own handlers: not under test
+        """Nothing."""
+
+    monkeypatch.setattr(consumer, "_on_partitions_revoked", app_rebalance)
+    monkeypatch.setattr(consumer, "_on_partitions_assigned", app_rebalance)
+    acking_topics = cast(Any, consumer.app.topics)._acking_topics
+    assert consumer._acking(tp)
+    acking_topics.discard(consumer.changes_topic)
+    assert consumer._acking(tp), "kept until the next rebalance"
+    await consumer.on_partitions_revoked({tp})
+    assert not consumer._acking(tp)
+    acking_topics.add(consumer.changes_topic)
+    await consumer.on_partitions_assigned({tp})
+    assert consumer._acking(tp)
