@@ -120,8 +120,11 @@ def report(
     used = limited.requests / limited.seconds
     ratios = [
         (
-            "(a) pipeline / Faust floor, the median of "
-            f"{len(pairs)} interleaved pairs ("
+            (
+                f"(a) pipeline / Faust floor, the median of {len(pairs)} interleaved pairs ("
+                if len(pairs) > 1
+                else "(a) pipeline / Faust floor, one pair ("
+            )
             + ", ".join(_ratio(p.events_per_s, f.events_per_s) for f, p in pairs)
             + ")",
             _ratio(pipe_a.events_per_s, floor),
