@@ -139,10 +139,7 @@ class TrackedTable(faust.Table[str, list[Any]]):
         samples. Keys and values are JSON by the table's schema (``streams.app.create_app``),
         so they are dumped with orjson directly; a test holds the bytes to Faust's own.
         """
-        partition = self.partition_for_key(key)
-        if partition is None:
-            raise RuntimeError("a table write outside a window: its changelog partition is unknown")
-        self._unsent.append((partition, orjson.dumps(key), orjson.dumps(value)))
+        self._queue(self.partition_for_key(key), orjson.dumps(key), orjson.dumps(value))
         self._sensor_on_set(self, key, value)
 
     def send_changelog(
@@ -153,15 +150,19 @@ class TrackedTable(faust.Table[str, list[Any]]):
         key_serializer: Any = None,
         value_serializer: Any = None,
     ) -> Any:
-        """Serialize and queue the record; :meth:`flush_changelog` sends it."""
-        if partition is None:
-            raise RuntimeError("a table write outside a window: its changelog partition is unknown")
+        """Serialize and queue the record (any other write than a set, e.g. a delete)."""
         topic = self.changelog_topic
         key_bytes, _ = topic.prepare_key(key, key_serializer or self.key_serializer)
         value_bytes, _ = topic.prepare_value(value, value_serializer or self.value_serializer)
-        self._unsent.append((partition, key_bytes, value_bytes))
-        # Table.on_key_set reads the record's partition from what this returns.
+        self._queue(partition, key_bytes, value_bytes)
+        # Table.on_key_del reads the record's partition from what this returns.
         return SimpleNamespace(message=SimpleNamespace(partition=partition))
+
+    def _queue(self, partition: int | None, key: bytes | None, value: bytes) -> None:
+        """Hold a changelog record for :meth:`flush_changelog`."""
+        if partition is None:
+            raise RuntimeError("a table write outside a window: its changelog partition is unknown")
+        self._unsent.append((partition, key, value))
 
     async def flush_changelog(self) -> list[asyncio.Future[Any]]:
         """Send the records queued since the last flush; return their delivery futures."""

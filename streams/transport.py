@@ -169,6 +169,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         under a flood the agent's buffer is always full: every event took that path.
         """
         delivering: Message | None = None
+        # The conductor's streams per partition (Faust's private index, read only).
         streams_of = cast(Any, self.app.topics)._tp_index.get
 
         async def deliver_all() -> None:
