@@ -3,8 +3,9 @@
 * ``ceiling``: a plain aiokafka loop, consume -> orjson -> one ``send()`` per event, no SDK:
   what Python on this machine can move at all.
 * ``floor``: a Faust agent that only consumes: what Faust can read here at all.
-* ``floor-tuned``: the same agent on the worker's Faust settings, consumer and event loop: what
-  Faust reads here as the worker runs it (the worker's tunings speed up reading too).
+* ``floor-tuned``: the same agent on the worker's Faust settings, transport, app class, changes
+  schema and event loop: what Faust reads here as the worker runs it (the worker's tunings speed
+  up reading too).
 * ``naive``: a Faust agent that awaits one SDK request and one outcome send per event: what a
   first implementation looks like.
 
@@ -30,6 +31,7 @@ import orjson
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams.app import StreamsApp, changes_schema, faust_settings
 from streams.kafka_io import bootstrap_of
 from streams.settings import Settings
 from streams.tansu import TansuConsumerThread
@@ -128,8 +130,6 @@ async def ceiling(settings: Settings) -> None:
 
 
 def _faust_app(settings: Settings, name: str, *, tuned: bool = False) -> faust.App:
-    from streams.app import faust_settings
-
     conf = faust_settings(settings)
     if not settings.embedded_broker:
         raise SystemExit("the baselines run on the embedded broker (STREAMS_EMBEDDED_BROKER)")
@@ -139,13 +139,16 @@ def _faust_app(settings: Settings, name: str, *, tuned: bool = False) -> faust.A
         conf["broker"] = conf["broker"].replace("tansu://", "stocktansu://")
         for tuning in WORKER_TUNINGS:
             del conf[tuning]  # Faust's defaults: the baselines show stock Faust
-    return faust.App(f"{settings.app_id}-{name}", **conf)
+    return (StreamsApp if tuned else faust.App)(f"{settings.app_id}-{name}", **conf)
 
 
 def floor(settings: Settings, *, tuned: bool = False) -> None:
     """A Faust agent that only counts what it reads."""
     app = _faust_app(settings, "floor", tuned=tuned)
-    topic = app.topic(settings.changes_topic, value_serializer="raw", key_serializer="raw")
+    if tuned:
+        topic = app.topic(settings.changes_topic, schema=changes_schema())
+    else:
+        topic = app.topic(settings.changes_topic, value_serializer="raw", key_serializer="raw")
     expect = _expect()
     # The worker's consumer commits only what the agent marked processed; unmarked acks count
     # as skipped events, and it would fetch the partitions again from their start.

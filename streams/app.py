@@ -78,6 +78,11 @@ class RawSchema(faust.Schema[bytes, bytes]):
         return message.value
 
 
+def changes_schema() -> RawSchema:
+    """The changes topic's schema: raw bytes both ways."""
+    return RawSchema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
 class NoPerEventStats:
     """Sensor hooks Faust calls for every message and stream event, reduced to what is read.
 
@@ -280,7 +285,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics, TrackedTable]:
     app = StreamsApp(settings.app_id, **faust_settings(settings))
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw"}
     topics = Topics(
-        changes=app.topic(settings.changes_topic, schema=RawSchema(value_serializer="raw", **raw)),
+        changes=app.topic(settings.changes_topic, schema=changes_schema()),
         outcomes=app.topic(settings.outcomes_topic, value_serializer="orjson", **raw),
         dead_letters=app.topic(settings.dead_letter_topic, value_serializer="raw", **raw),
     )
