@@ -23,13 +23,22 @@ async def windows(
     window_s: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[list[Any]]:
-    """Yield the stream's events window by window; nothing is acked here."""
+    """Yield the stream's events window by window; nothing is acked here.
+
+    A failure to add an event comes out of this generator. Raised only inside Faust's passive
+    reader, it would end that reader and leave the agent waiting for events forever.
+    """
     buffer: WindowBuffer[Any] = WindowBuffer(max_batch, window_s)
-    wake = asyncio.Event()  # the first event of a window arrived, or the window is full
+    wake = asyncio.Event()  # the first event of a window arrived, the window is full, or failed
     room = asyncio.Event()  # the full window was taken
     room.set()
+    failed: list[Exception] = []
 
     def add(event: Any) -> None:
+        if event is None:
+            failed.append(RuntimeError("the stream has no current event for a value"))
+            wake.set()
+            raise failed[-1]
         buffer.add(event, clock())
         if len(buffer) == 1 or buffer.full:
             wake.set()
@@ -45,8 +54,6 @@ async def windows(
         # Synchronous unless the next window is full: Faust awaits a processor's result only
         # when it is awaitable, so the common case costs no coroutine per event.
         event = stream.current_event  # read now: the stream moves on after an await
-        if event is None:
-            raise RuntimeError("the stream has no current event for a value")
         if buffer.full:
             return add_when_room(event, value)
         add(event)
@@ -58,6 +65,8 @@ async def windows(
     stream._enable_passive(aiter(stream.channel))  # as noack_take does: Faust's private API
     try:
         while not stream.should_stop:
+            if failed:
+                raise failed[0]
             wait = buffer.wait_s(clock())
             if wait == 0.0:
                 events = buffer.take()

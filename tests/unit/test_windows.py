@@ -7,6 +7,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from streams.windows import windows
 
 
@@ -73,6 +75,21 @@ def test_events_are_added_without_a_coroutine_until_the_next_window_is_full() ->
         assert await gen.__anext__() == ["e5"]
         await gen.aclose()
         assert stream.enable_acks is True and stream._processors == []
+
+    asyncio.run(scenario())
+
+
+def test_a_value_without_a_current_event_fails_the_windows() -> None:
+    async def scenario() -> None:
+        stream = FakeStream()
+        gen = windows(stream, max_batch=10, window_s=10.0)
+        waiting = asyncio.ensure_future(gen.__anext__())
+        await asyncio.sleep(0)
+        (processor,) = stream._processors
+        with pytest.raises(RuntimeError, match="no current event"):
+            processor("value")  # raised to Faust's reader, which stops reading
+        with pytest.raises(RuntimeError, match="no current event"):
+            await asyncio.wait_for(waiting, timeout=5)
 
     asyncio.run(scenario())
 
