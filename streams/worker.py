@@ -17,7 +17,13 @@ from streams.apply import Applier
 from streams.core.retry import RetryPolicy
 from streams.errors import ConfigError
 from streams.limiter import RateLimiter, budget_share
-from streams.observability import Metrics, Readiness, install_pages, logging_config
+from streams.observability import (
+    LeanPrometheusMonitor,
+    Metrics,
+    Readiness,
+    install_pages,
+    logging_config,
+)
 from streams.pipeline import WindowProcessor, WindowStats, make_agent, owned_partitions
 from streams.sdk.client import TencentIMClient
 from streams.sdk.config import IMSettings
@@ -116,6 +122,8 @@ class Worker:
             self.limiter.waited_s,
         )
         self.metrics.observe_window(stats, waited)
+        if isinstance(self.app.monitor, LeanPrometheusMonitor):
+            self.app.monitor.flush_table_ops()
         refetches = cast(GaplessConsumer, self.app.consumer).refetches
         self.metrics.refetches.inc(refetches - self._refetches)
         self._refetches = refetches

@@ -59,11 +59,22 @@ def test_lean_faust_sensor_counts_table_ops_and_moved_end_offsets() -> None:
     monitor.track_tp_end_offset(tp, 10)
     monitor.track_tp_end_offset(tp, 12)
     value = registry.get_sample_value
-    ops = {
-        op: value("faust_table_operations_total", {"table": "table.last-applied", "operation": op})
-        for op in ("keys_updated", "keys_retrieved", "keys_deleted")
-    }
-    assert ops == {"keys_updated": 3, "keys_retrieved": 1, "keys_deleted": 1}
-    assert monitor.tables["last-applied"].keys_updated == 3
+
+    def ops() -> dict[str, float | None]:
+        return {
+            op: value(
+                "faust_table_operations_total", {"table": "table.last-applied", "operation": op}
+            )
+            for op in ("keys_updated", "keys_retrieved", "keys_deleted")
+        }
+
+    assert set(ops().values()) == {None}, "counted in plain integers until the window's flush"
+    monitor.flush_table_ops()
+    assert ops() == {"keys_updated": 3, "keys_retrieved": 1, "keys_deleted": 1}
+    monitor.on_table_set(table, "k", "v")
+    monitor.flush_table_ops()
+    monitor.flush_table_ops()
+    assert ops() == {"keys_updated": 4, "keys_retrieved": 1, "keys_deleted": 1}
+    assert monitor.tables["last-applied"].keys_updated == 4
     end = value("faust_topic_partition_end_offset", {"topic": "changes", "partition": "2"})
     assert end == 12 and monitor.tp_end_offsets[tp] == 12
