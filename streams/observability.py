@@ -139,8 +139,8 @@ class LeanPrometheusMonitor(NoPerEventStats, PrometheusMonitor):
 
     Table operations are counted in plain integers and added to Faust's labelled counter by
     :meth:`flush_table_ops`, which the worker calls after every window: the window reads and
-    writes the table for every conversation, and a locked ``Counter.inc`` per operation was
-    ~1 % of the worker's samples (``labels()`` per operation had been another 1 %).
+    writes the table for every conversation, and with a locked ``Counter.inc`` per operation
+    the table's sensor calls were 2.2 % of the worker's samples (0.3 % now; bench/PROFILE.md).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -74,6 +74,13 @@ def test_health_readiness_and_metrics(pipeline_factory: Make) -> None:
     assert metric(text, "streams_dead_letters_total") == 1
     assert "streams_sdk_request_seconds_bucket" in text and "faust_" in text
     assert metric(text, "streams_consumer_refetches_total") >= 0  # exported from the consumer
+    # Faust's table counters are added up after each window: 3 winners, pending then applied.
+    updated = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("faust_table_operations_total{") and 'operation="keys_updated"' in line
+    ]
+    assert updated and updated[0] >= 6, updated
 
     log_lines = [line for line in pipe.worker_log(0).splitlines() if line.startswith("{")]
     assert log_lines, pipe.worker_log(0)[-2000:]
