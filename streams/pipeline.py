@@ -151,20 +151,18 @@ class WindowProcessor:
         groups = group_by_conversation(changes)
         stats.conversations = len(groups)
         last: dict[str, LastApplied] = {}
-        for firsts in self._per_partition((g[0] for g in groups.values()), by_envelope):
-            for first in firsts:
-                stored = self._table.get(first.conversation)
-                if stored is not None:
-                    last[first.conversation] = LastApplied.from_json(stored)
+        for first in self._per_partition((g[0] for g in groups.values()), by_envelope):
+            stored = self._table.get(first.conversation)
+            if stored is not None:
+                last[first.conversation] = LastApplied.from_json(stored)
         resolution = resolve(groups, last)
         for decision in resolution.decided:
             out.add(_ready(outcomes.for_decision(decision, stamp), stats))
         # Before a value can reach the IM, the table must know it may be there: a worker dying
         # after the write would otherwise let its successor write an older value after it.
-        for winners in self._per_partition(resolution.winners, by_envelope):
-            for winner in winners:
-                entry = last.get(winner.conversation, NOTHING_APPLIED).writing(winner)
-                self._table[winner.conversation] = entry.to_json()
+        for winner in self._per_partition(resolution.winners, by_envelope):
+            entry = last.get(winner.conversation, NOTHING_APPLIED).writing(winner)
+            self._table[winner.conversation] = entry.to_json()
         await asyncio.gather(*await self._table.flush_changelog())
         await out.send()
         blocked: set[int] = set()
@@ -195,18 +193,19 @@ class WindowProcessor:
 
     def _per_partition(
         self, changes: Iterable[Change], by_envelope: dict[int, Event]
-    ) -> Iterator[list[Change]]:
+    ) -> Iterator[Change]:
         """``changes`` a partition at a time, with an event of that partition made current.
 
         The table routes a write's changelog record, and RocksDB finds a key's store, by the
-        current event's partition (faust-streaming #497), so it is set once per partition.
+        current event's partition (faust-streaming #497), so it is set once per partition,
+        before the partition's first change is yielded.
         """
         per_partition: dict[int, list[Change]] = {}
         for change in changes:
             per_partition.setdefault(change.envelope.position.partition, []).append(change)
         for group in per_partition.values():
             self._set_current_event(by_envelope[id(group[0].envelope)])
-            yield group
+            yield from group
 
     def _result_outcome(self, result: Applied, stamp: str) -> dict[str, Any]:
         reason = None
