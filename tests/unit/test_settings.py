@@ -51,6 +51,11 @@ def test_sasl_needs_credentials_and_hides_password(monkeypatch: pytest.MonkeyPat
         ("STREAMS_ON_RETRY_EXHAUSTED", "ignore"),
         ("STREAMS_SDK", "fake"),
         ("STREAMS_EVENT_LOOP", "trio"),
+        ("STREAMS_MAX_CLOCK_SKEW_S", "3e11"),
+        ("STREAMS_MAX_CLOCK_SKEW_S", "604801"),
+        ("STREAMS_MAX_CLOCK_SKEW_S", "inf"),
+        ("STREAMS_MAX_CLOCK_SKEW_S", "nan"),
+        ("STREAMS_MAX_CLOCK_SKEW_S", "-1"),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -59,6 +64,11 @@ def test_bad_values_name_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         load_settings(Settings)
+
+
+def test_clock_skew_of_up_to_seven_days_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMS_MAX_CLOCK_SKEW_S", "604800")
+    assert load_settings(Settings).max_clock_skew_s == 604800
 
 
 def test_worker_refuses_to_start_without_sdk() -> None:
