@@ -153,12 +153,19 @@ class TencentIMClient:
                 params=params,
                 data=orjson.dumps(body),
                 headers={"Content-Type": "application/json"},
+                # Following a redirect would send the custom data (307/308 re-send the body) to
+                # whatever host the Location names, and a Location that copies the query string
+                # the UserSig with it: a 3xx is a permanent failure instead.
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 raw = await _read_limited(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
             info = _short(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
             return request_id, codes.TRANSPORT_ERROR, info, None, None
+        if 300 <= status < 400:
+            info = f"HTTP {status} redirect refused (Location not followed)"
+            return request_id, codes.HTTP_ERROR, info, status, None
         if status != 200:
             return request_id, codes.HTTP_ERROR, f"HTTP {status}", status, None
         if len(raw) > MAX_RESPONSE_BYTES:

@@ -1,12 +1,15 @@
 """The REST client and the seed-shaped call against the real emulator over loopback HTTP."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from streams.sdk import ConversationManager, IMSettings, TencentIMClient, codes
+from streams.sdk.client import IMRequestError
 from tests.fixtures.emulator import ADMIN, SDKAPPID, SECRET_KEY
 
 Factory = Callable[..., Any]
@@ -153,3 +156,49 @@ async def test_state_survives_emulator_restart(client: TencentIMClient, emulator
     await asyncio.to_thread(emulator.restart)  # keep the loop free to see the old socket close
     assert await client.get_custom_data("lea") == {"c2c_a": "before restart"}
     assert [w["custom_data"] for w in emulator.writes(user="lea")] == ["before restart"]
+
+
+@asynccontextmanager
+async def loopback_server(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A real aiohttp server on a free loopback port answering every path with ``handler``."""
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_redirect_is_refused_and_never_followed(status: int) -> None:
+    reached: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        reached.append(request.path)
+        return web.json_response({"ActionStatus": "OK", "ErrorCode": 0, "ResultItem": []})
+
+    async with loopback_server(elsewhere) as other:
+
+        async def redirect(request: web.Request) -> web.Response:
+            # A Location that copies the query string would carry the UserSig to `other`.
+            location = f"{other}/collect?{request.query_string}"
+            return web.Response(status=status, headers={"Location": location})
+
+        async with loopback_server(redirect) as url, TencentIMClient(settings_for(url)) as im:
+            request = await im.mark("alice", [("c2c_bob", "secret value")])
+            with pytest.raises(IMRequestError) as read_back:
+                await im.get_custom_data("alice")
+
+    assert reached == []
+    assert (request.code, request.http_status) == (codes.HTTP_ERROR, status)
+    assert request.info == f"HTTP {status} redirect refused (Location not followed)"
+    assert [(i.code, i.retryable) for i in request.items] == [(codes.HTTP_ERROR, False)]
+    assert read_back.value.info == request.info
+    assert "collect" not in repr(request) and "usersig" not in repr(request).lower()
