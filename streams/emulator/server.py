@@ -147,26 +147,27 @@ def check_admin(query: Mapping[str, str], config: EmulatorConfig) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _verified(sig: str, key: str) -> usersig.UserSigClaims | tuple[int, str]:
-    """Decode and check a signature once: clients reuse one UserSig for hours, and verifying
-    (base64, zlib, JSON, HMAC) on every call was a large share of the emulator's CPU."""
-    try:
-        usersig.decode(sig)
-    except usersig.UserSigError:
-        return codes.USERSIG_UNPARSEABLE, "usersig cannot be decoded"
+def verify_usersig(sig: str, key: str) -> usersig.UserSigClaims | tuple[int, str]:
+    """The claims of a UserSig whose signature matches ``key``, else (code, ErrorInfo): 70003
+    for anything that is not a well-formed UserSig (undecodable, over 4 KiB decompressed, not
+    a JSON object, claims missing or of the wrong type), 70009 for a signature that does not
+    match. Never raises, whatever the input.
+
+    Cached: clients reuse one UserSig for hours, and verifying (base64, zlib, JSON, HMAC) on
+    every call was a large share of the emulator's CPU.
+    """
     try:
         # Expiry depends on the time of each call, so it is checked by the caller.
         return usersig.verify(sig, key, now=0)
+    except usersig.MalformedUserSigError as exc:
+        return codes.USERSIG_UNPARSEABLE, str(exc)
     except usersig.UserSigError as exc:
         return codes.USERSIG_MISMATCH, str(exc)
 
 
 def check_usersig(query: Mapping[str, str], config: EmulatorConfig, now: float) -> None:
-    """The UserSig must decode, match the secret key, be unexpired and name this caller and app.
-
-    A signature document missing fields decodes but cannot match, so it is answered 70009.
-    """
-    claims = _verified(query["usersig"], config.secret_key)
+    """The UserSig must decode, match the secret key, be unexpired and name this caller and app."""
+    claims = verify_usersig(query["usersig"], config.secret_key)
     if isinstance(claims, tuple):
         raise RestError(*claims)
     if int(now) > claims.expires_at:

@@ -19,6 +19,8 @@ _TO_URL = str.maketrans({"+": "*", "/": "-", "=": "_"})
 _FROM_URL = str.maketrans({"*": "+", "-": "/", "_": "="})
 #: Bound on a decoded signature document; real ones are ~200 bytes.
 _MAX_SIG_DOC = 4096
+#: The numeric claims are 64-bit integers in Tencent's implementations.
+_MAX_CLAIM = 2**63 - 1
 
 
 class UserSigError(ValueError):
@@ -27,6 +29,10 @@ class UserSigError(ValueError):
     def __init__(self, message: str, *, expired: bool = False) -> None:
         super().__init__(message)
         self.expired = expired
+
+
+class MalformedUserSigError(UserSigError):
+    """Not a UserSig at all: undecodable, too large, or a document without well-typed claims."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,40 +71,72 @@ def generate(sdkappid: int, identifier: str, key: str, *, issued_at: int, expire
         "TLS.time": issued_at,
         "TLS.sig": _digest(identifier, sdkappid, issued_at, expire_s, key),
     }
-    packed = zlib.compress(json.dumps(doc).encode())
-    return base64.b64encode(packed).decode().translate(_TO_URL)
+    return pack(json.dumps(doc).encode())
+
+
+def pack(document: bytes) -> str:
+    """A signature document compressed and encoded the way UserSigs travel."""
+    return base64.b64encode(zlib.compress(document)).decode().translate(_TO_URL)
 
 
 def decode(sig: str) -> dict[str, object]:
-    """Decode a UserSig into its JSON document without checking it."""
+    """Decode a UserSig into its JSON document without checking it.
+
+    Raises only MalformedUserSigError, whatever the input: the decompressed size is bounded and
+    a nesting too deep for the JSON parser is refused like any other bad document.
+    """
     try:
         packed = base64.b64decode(sig.translate(_FROM_URL), validate=True)
         inflater = zlib.decompressobj()
         raw = inflater.decompress(packed, _MAX_SIG_DOC)
     except (ValueError, zlib.error) as exc:
-        raise UserSigError(f"UserSig is not decodable: {type(exc).__name__}") from None
+        raise MalformedUserSigError(f"UserSig is not decodable: {type(exc).__name__}") from None
     if inflater.unconsumed_tail:
-        raise UserSigError("UserSig document too large")
+        raise MalformedUserSigError("UserSig document too large")
+    if not inflater.eof:
+        raise MalformedUserSigError("UserSig is truncated")
     try:
         doc = json.loads(raw)
-    except ValueError:
-        raise UserSigError("UserSig document is not JSON") from None
+    except (ValueError, RecursionError):
+        raise MalformedUserSigError("UserSig document is not JSON") from None
     if not isinstance(doc, dict):
-        raise UserSigError("UserSig document is not an object")
+        raise MalformedUserSigError("UserSig document is not an object")
     return doc
 
 
+def _claim(doc: dict[str, object], name: str) -> int:
+    """A numeric claim: a JSON integer within 0..2^63-1 (not a bool, float, NaN or Infinity)."""
+    value = doc.get(name)
+    if type(value) is not int or not 0 <= value <= _MAX_CLAIM:
+        raise MalformedUserSigError(f"UserSig {name} is not an integer in 0..2^63-1")
+    return value
+
+
+def _text(doc: dict[str, object], name: str, *, ascii_only: bool = False) -> str:
+    """A text claim: a JSON string the HMAC can be computed over (no lone surrogates)."""
+    value = doc.get(name)
+    if isinstance(value, str):
+        try:
+            value.encode("ascii" if ascii_only else "utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return value
+    raise MalformedUserSigError(f"UserSig {name} is not a valid string")
+
+
 def verify(sig: str, key: str, *, now: int) -> UserSigClaims:
-    """Check a UserSig's HMAC with ``key`` and its lifetime at ``now``; return its claims."""
+    """Check a UserSig's HMAC with ``key`` and its lifetime at ``now``; return its claims.
+
+    Raises only UserSigError: MalformedUserSigError for anything that is not a well-formed
+    UserSig, the base class for a signature that does not match or has expired.
+    """
     doc = decode(sig)
-    try:
-        identifier = str(doc["TLS.identifier"])
-        sdkappid = int(doc["TLS.sdkappid"])  # type: ignore[call-overload]
-        issued_at = int(doc["TLS.time"])  # type: ignore[call-overload]
-        expire_s = int(doc["TLS.expire"])  # type: ignore[call-overload]
-        mac = str(doc["TLS.sig"])
-    except (KeyError, TypeError, ValueError):
-        raise UserSigError("UserSig document lacks required fields") from None
+    identifier = _text(doc, "TLS.identifier")
+    sdkappid, issued_at, expire_s = (
+        _claim(doc, name) for name in ("TLS.sdkappid", "TLS.time", "TLS.expire")
+    )
+    mac = _text(doc, "TLS.sig", ascii_only=True)  # an HMAC in base64; compare_digest needs ASCII
     expected = _digest(identifier, sdkappid, issued_at, expire_s, key)
     if not hmac.compare_digest(mac, expected):
         raise UserSigError("UserSig signature does not match")

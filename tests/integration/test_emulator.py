@@ -7,6 +7,7 @@ drift from the documented Tencent behaviour the client relies on fails here firs
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import urllib.error
 import urllib.parse
@@ -17,7 +18,7 @@ import aiohttp
 import pytest
 
 from streams.sdk import codes
-from streams.sdk.usersig import generate
+from streams.sdk.usersig import decode, generate, pack
 from tests.fixtures.emulator import (
     ADMIN,
     SDKAPPID,
@@ -40,6 +41,11 @@ def make_sig(
 ) -> str:
     issued = int(time.time()) if issued_at is None else issued_at
     return generate(sdkappid, identifier, key, issued_at=issued, expire_s=expire_s)
+
+
+def tampered_sig(**claims: object) -> str:
+    """A valid UserSig's document with claims replaced (json writes Infinity as JS does)."""
+    return pack(json.dumps({**decode(make_sig()), **claims}).encode())
 
 
 def rest_url(emulator: RunningEmulator, api: str, **query: object) -> str:
@@ -209,6 +215,22 @@ async def test_get_list_pages_by_start_index(
         ),
         pytest.param({"usersig": "not*a*sig"}, codes.USERSIG_UNPARSEABLE, id="garbage-usersig"),
         pytest.param({"usersig": make_sig(key="wrong")}, codes.USERSIG_MISMATCH, id="wrong-key"),
+        # Each of these three was an HTTP 500 with a traceback.
+        pytest.param(
+            {"usersig": pack(b"[" * 2000 + b"]" * 2000)},
+            codes.USERSIG_UNPARSEABLE,
+            id="nested-zlib-payload",
+        ),
+        pytest.param(
+            {"usersig": tampered_sig(**{"TLS.sig": "sïg"})},
+            codes.USERSIG_UNPARSEABLE,
+            id="non-ascii-tls-sig",
+        ),
+        pytest.param(
+            {"usersig": tampered_sig(**{"TLS.time": float("inf")})},
+            codes.USERSIG_UNPARSEABLE,
+            id="infinite-tls-time",
+        ),
         pytest.param(
             {"usersig": make_sig(issued_at=int(time.time()) - 7200, expire_s=60)},
             codes.USERSIG_EXPIRED,
