@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import click
 import orjson
@@ -128,6 +129,31 @@ def load(rate: float | None, topic: str | None, **shape: Any) -> None:
     click.echo(f"published {sent} events", err=True)
 
 
+#: What a terminal would obey rather than show: C0 and C1 controls and DEL (escape sequences,
+#: bells, cursor moves), and the Unicode bidi controls (LRE..RLO, LRI..PDI, LRM, RLM, ALM),
+#: which reorder what follows them on the line.
+_TERMINAL_UNSAFE: Final = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """Escape terminal controls as ``\\uXXXX``: inside a JSON string that is the same value, so
+    a JSON line stays valid JSON and parses to what was consumed."""
+    return _TERMINAL_UNSAFE.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+
+
+def tail_line(value: bytes) -> str:
+    """One consumed record as a JSON line safe to print: any string in it comes from a producer
+    (``event_id``, ``source``...), so terminal controls are escaped; a value that is not JSON
+    is shown as ``{"raw": ...}``."""
+    try:
+        line = orjson.dumps(orjson.loads(value))
+    except orjson.JSONDecodeError:
+        line = orjson.dumps({"raw": value.decode("utf-8", "replace")})
+    return terminal_safe(line.decode())
+
+
 @main.command()
 @click.option("--topic", help="Default: STREAMS_OUTCOMES_TOPIC.")
 @click.option("--max", "limit", type=int, default=None, help="Stop after this many records.")
@@ -140,11 +166,7 @@ def tail(topic: str | None, limit: int | None, idle: float) -> None:
         seen = 0
         source = topic or settings.outcomes_topic
         async for record in consume(bootstrap_of(settings.broker), source, idle_s=idle):
-            value = record.value or b""
-            try:
-                click.echo(orjson.dumps(orjson.loads(value)).decode())
-            except orjson.JSONDecodeError:
-                click.echo(orjson.dumps({"raw": value.decode("utf-8", "replace")}).decode())
+            click.echo(tail_line(record.value or b""))
             seen += 1
             if limit is not None and seen >= limit:
                 return
