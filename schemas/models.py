@@ -12,7 +12,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+)
 
 from schemas.limits import MAX_CUSTOM_DATA_BYTES, MAX_ID_BYTES, MAX_VERSION
 
@@ -23,6 +31,16 @@ _CONVERSATION_PREFIXES: Final = ("c2c_", "group_")
 MAX_CONVERSATION_ID_BYTES: Final = MAX_ID_BYTES + len("group_")
 MAX_SOURCE_CHARS: Final = 256
 MAX_INFO_CHARS: Final = 1024
+#: RFC 3339 section 5.6 ``date-time``: full-date "T" full-time, with seconds and an offset;
+#: "T" and "Z" may be lower case (its note). ECMA 262 compatible, so the JSON Schema states it
+#: too. Pydantic alone also takes Unix times as strings ("1700000000", seconds or milliseconds
+#: guessed by size), no seconds, "+0800", and a space or "_" as the separator.
+RFC3339_DATE_TIME: Final = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"  # full-date
+    r"[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"  # "T" partial-time
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"  # time-offset
+)
+_RFC3339: Final = re.compile(RFC3339_DATE_TIME)
 
 
 def utf8_len(text: str) -> int:
@@ -61,6 +79,15 @@ def check_custom_data(value: str) -> str:
     return value
 
 
+def check_rfc3339(value: object) -> object:
+    """Let only RFC 3339 date-time text (or, from Python, a datetime) reach the datetime parser."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-25T10:00:00Z")
+    return value
+
+
 def _check_text(value: str) -> str:
     try:
         value.encode("utf-8")
@@ -83,6 +110,13 @@ EventId = Annotated[str, Field(min_length=1, max_length=MAX_ID_BYTES), AfterVali
 Version = Annotated[StrictInt, Field(ge=0, le=MAX_VERSION)]
 SourceText = Annotated[str, Field(max_length=MAX_SOURCE_CHARS), AfterValidator(_check_text)]
 InfoText = Annotated[str, Field(max_length=MAX_INFO_CHARS)]
+Rfc3339DateTime = Annotated[
+    AwareDatetime,
+    # Lax, unlike the rest of the model: after a before-validator the parser gets a Python str,
+    # which strict mode refuses; check_rfc3339 lets only RFC 3339 text through to it.
+    Field(strict=False, json_schema_extra={"pattern": RFC3339_DATE_TIME}),
+    BeforeValidator(check_rfc3339),
+]
 
 
 class CustomDataChange(BaseModel):
@@ -94,7 +128,7 @@ class CustomDataChange(BaseModel):
     user_id: AccountId = Field(description="Whose conversation list; also the Kafka key.")
     conversation_id: ConversationId = Field(description="c2c_<userID> or group_<groupID>.")
     custom_data: CustomData = Field(description="At most 256 UTF-8 bytes; '' clears it.")
-    occurred_at: AwareDatetime = Field(
+    occurred_at: Rfc3339DateTime = Field(
         description="RFC 3339 event time with an offset; orders changes without a version."
     )
     version: Version | None = Field(

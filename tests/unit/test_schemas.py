@@ -7,8 +7,17 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas import CustomDataChange, Outcome, OutcomeStatus, SourcePosition, ValueCallback
+from schemas import (
+    CustomDataChange,
+    Outcome,
+    OutcomeReason,
+    OutcomeStatus,
+    SourcePosition,
+    ValueCallback,
+)
 from schemas.generate import DIRECTORY, MODELS, render
+from streams.core.records import Rejection
+from tests.unit.core_helpers import change_doc, classify, envelope
 
 BASE: dict[str, Any] = {
     "event_id": "e-1",
@@ -89,6 +98,55 @@ def test_accepted(changes: dict[str, Any]) -> None:
 )
 def test_rejected(changes: dict[str, Any], field: str) -> None:
     assert rejected_fields(**changes) == {field}
+
+
+#: Not RFC 3339 (section 5.6) date-times; the first ones and the forms without seconds, with
+#: "+0800" or with a space or "_" were accepted by pydantic's datetime parser alone.
+NOT_RFC3339 = [
+    "1700000000",  # Unix seconds, as text
+    "1700000000000",  # Unix milliseconds, as text
+    1764064800,
+    1764064800.5,
+    True,
+    None,
+    "2026-11-25",  # date only
+    "2026-11-25T10:00:00",  # no offset
+    "2026-11-25T10:00Z",  # no seconds
+    "2026-11-25T10:00:00+0800",
+    "2026-11-25T10:00:00+08",
+    "2026-11-25 10:00:00Z",
+    "2026-11-25_10:00:00Z",
+    "2026-11-25T10:00:00.Z",
+    "20261125T100000Z",
+    "+2026-11-25T10:00:00Z",
+    "\u0662\u0660\u0662\u0666-11-25T10:00:00Z",  # Arabic-Indic digits (Unicode \d)
+    "2026-11-25T10:00:00Z\n",
+]
+
+
+@pytest.mark.parametrize("value", NOT_RFC3339, ids=repr)
+def test_occurred_at_must_be_rfc3339(value: object) -> None:
+    assert rejected_fields(occurred_at=value) == {"occurred_at"}
+    rejection = classify(envelope(change_doc("e", at=value), 0))
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason is OutcomeReason.SCHEMA
+    assert rejection.info.startswith("occurred_at: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "utc"),
+    [
+        ("2026-11-25T10:00:00Z", datetime(2026, 11, 25, 10, tzinfo=UTC)),
+        ("2026-11-25t10:00:00z", datetime(2026, 11, 25, 10, tzinfo=UTC)),
+        ("2026-11-25T10:00:00+08:00", datetime(2026, 11, 25, 2, tzinfo=UTC)),
+        ("2026-11-25T10:00:00-05:30", datetime(2026, 11, 25, 15, 30, tzinfo=UTC)),
+        ("2026-11-25T10:00:00-00:00", datetime(2026, 11, 25, 10, tzinfo=UTC)),
+        ("2026-11-25T10:00:00.5Z", datetime(2026, 11, 25, 10, 0, 0, 500_000, tzinfo=UTC)),
+        ("2026-11-25T10:00:00.123456789Z", datetime(2026, 11, 25, 10, 0, 0, 123_456, tzinfo=UTC)),
+    ],
+)
+def test_rfc3339_forms_are_accepted(value: str, utc: datetime) -> None:
+    assert parse(occurred_at=value).occurred_at == utc
 
 
 @pytest.mark.parametrize("field", sorted(BASE))
