@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
 import faust
@@ -176,8 +176,36 @@ class LeanPrometheusMonitor(NoPerEventStats, PrometheusMonitor):
         self._table_ops[table.name, self.KEYS_DELETED] += 1
 
 
+#: Faust's settings for its own views, all unauthenticated: ``/table`` (table data),
+#: ``/router`` (which worker owns which key: the cluster's topology), ``/graph``, the
+#: statistics at ``/`` and ``/assignment/``, ``/performance``.
+FAUST_VIEW_SETTINGS: Final = (
+    "web_tables_enabled",
+    "web_router_enabled",
+    "web_graph_enabled",
+    "web_stats_enabled",
+    "web_metrics_enabled",
+)
+_FAUST_VIEWS: Final = "faust.web.apps."
+
+
+def serve_only_our_pages(app: faust.App) -> None:
+    """Turn off every view Faust serves by itself (before its web server starts)."""
+    for setting in FAUST_VIEW_SETTINGS:
+        setattr(app.conf, setting, False)
+    # Private API, one line: the index Faust serves at "/" when the statistics are off has no
+    # setting. Dropped from the blueprints its web server applies when it starts, with any view
+    # a setting missed (a later Faust's, or all of them if app.web was built before this).
+    blueprints = app.web.blueprints
+    blueprints._enabled = [
+        (prefix, bp) for prefix, bp in blueprints._enabled if not str(bp).startswith(_FAUST_VIEWS)
+    ]
+
+
 def install_pages(app: faust.App, metrics: Metrics, readiness: Readiness) -> None:
-    """``/metrics`` (Faust's sensor and ours), ``/healthz`` and ``/readyz`` on the web port."""
+    """``/metrics`` (Faust's sensor and ours), ``/healthz`` and ``/readyz`` on the web port,
+    and nothing else."""
+    serve_only_our_pages(app)
     setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="faust")
     # The same series, minus Faust's per-message ones (streams_events_consumed_total counts).
     app.monitor = LeanPrometheusMonitor(metrics=cast(Any, app.monitor)._metrics)

@@ -85,3 +85,28 @@ def test_health_readiness_and_metrics(pipeline_factory: Make) -> None:
     log_lines = [line for line in pipe.worker_log(0).splitlines() if line.startswith("{")]
     assert log_lines, pipe.worker_log(0)[-2000:]
     assert all("level" in orjson.loads(line) for line in log_lines)
+
+
+def test_only_our_pages_are_served(pipeline_factory: Make) -> None:
+    pipe, _ = pipeline_factory()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    pipe.start_worker(STREAMS_WEB_PORT=str(port))
+    assert orjson.loads(wait_for(f"{base}/readyz", 200))["status"] == "ready"
+    assert orjson.loads(wait_for(f"{base}/healthz", 200))["status"] == "ok"
+    assert "streams_events_consumed_total" in wait_for(f"{base}/metrics", 200).decode()
+    # Faust's own views, unauthenticated: table data, cluster topology, sensor state.
+    faust_views = [
+        "/table/last-applied",
+        "/table/last-applied/",
+        "/table/last-applied/alice%2Fc2c_bob/",
+        "/table/",
+        "/router/",
+        "/router/topics",
+        "/router/last-applied/",
+        "/",
+        "/assignment/",
+        "/graph/",
+        "/performance/",
+    ]
+    assert {path: get(base + path)[0] for path in faust_views} == dict.fromkeys(faust_views, 404)
