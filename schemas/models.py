@@ -161,6 +161,12 @@ class OutcomeReason(StrEnum):
     CLOCK_SKEW = "clock_skew"
     PERMANENT = "permanent"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    #: A forwarded record (signed origin headers) that is still not on its user's partition:
+    #: the changes topic's partition count changed; it is never forwarded twice.
+    MISROUTED = "misrouted"
+    #: The worker failed on this record itself (a bug, a library exception) until it was
+    #: quarantined: processed alone, rejected and dead-lettered so the partition moves on.
+    INTERNAL_ERROR = "internal_error"
 
 
 class SourcePosition(BaseModel):

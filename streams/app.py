@@ -292,7 +292,29 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics, TrackedTable]:
     table = app.Table(
         "last-applied",
         # Values are plain JSON lists (streams.core.records.LastApplied.to_json).
-        schema=faust.Schema(key_type=str, key_serializer="orjson", value_serializer="orjson"),
+        schema=_JSON_TABLE_SCHEMA,
         partitions=settings.topic_partitions,
     )
     return app, topics, cast(TrackedTable, table)
+
+
+_JSON_TABLE_SCHEMA: faust.Schema[str, Any] = faust.Schema(
+    key_type=str, key_serializer="orjson", value_serializer="orjson"
+)
+
+
+def create_crash_table(app: faust.App, settings: Settings) -> TrackedTable:
+    """The crash guard's table (``streams.guard``): crashed offset ranges per partition.
+
+    In memory whatever ``STREAMS_TABLE_STORE`` says: it holds at most one small entry per
+    partition, is read on every window (a dict lookup), and is rebuilt from its changelog by
+    whichever worker owns the partition next.
+    """
+    table = app.Table(
+        "window-crashes",
+        # Values: streams.core.crashes.CrashRange.to_json.
+        schema=_JSON_TABLE_SCHEMA,
+        partitions=settings.topic_partitions,
+        store="memory://",
+    )
+    return cast(TrackedTable, table)

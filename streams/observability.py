@@ -68,6 +68,16 @@ class Metrics:
         self.forwards = Counter(
             "streams_misrouted_forwards", "Misrouted events forwarded.", registry=r
         )
+        self.forged_origins = Counter(
+            "streams_origin_headers_ignored",
+            "Records whose streams-origin-* headers were malformed or not signed by a worker.",
+            registry=r,
+        )
+        self.quarantined = Counter(
+            "streams_quarantined_records",
+            "Records the worker failed on alone after repeated crashes: rejected internal_error.",
+            registry=r,
+        )
         self.refetches = Counter(
             "streams_consumer_refetches",
             "Partitions fetched again from an event Faust lost on its way to the agent.",
@@ -90,6 +100,8 @@ class Metrics:
         self.window_conversations.observe(stats.conversations)
         self.dead_letters.inc(stats.dead_letters)
         self.forwards.inc(stats.forwards)
+        self.forged_origins.inc(stats.forged_origins)
+        self.quarantined.inc(stats.quarantined)
 
 
 @dataclass

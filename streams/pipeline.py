@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -22,7 +22,8 @@ from faust.types import EventT
 
 from schemas import OutcomeReason
 from streams.apply import Applied, Applier, ApplyReport
-from streams.core import outcomes
+from streams.core import origin, outcomes
+from streams.core.dead_letters import dead_letter
 from streams.core.decode import decode
 from streams.core.records import (
     NOTHING_APPLIED,
@@ -47,25 +48,9 @@ Event = EventT[bytes]
 #: partition each time): a few sends per window, not one per SDK request. See Trickle.
 OUTCOME_SEND_INTERVAL_S = 0.025
 
-#: Headers of a forwarded record: where it was first published.
-ORIGIN_HEADERS = ("streams-origin-topic", "streams-origin-partition", "streams-origin-offset")
-DLQ_HEADERS = ("source-topic", "source-partition", "source-offset", "error")
-
 
 class RetriesExhaustedError(RuntimeError):
     """Raised with ``STREAMS_ON_RETRY_EXHAUSTED=stop``: the worker exits, nothing is acked."""
-
-
-def origin_of(headers: Any) -> Position | None:
-    """The original position named by a forwarded record's headers, if it has them."""
-    if not headers:
-        return None
-    found = {k: v for k, v in (headers.items() if isinstance(headers, dict) else headers)}
-    try:
-        topic, partition, offset = (found[name] for name in ORIGIN_HEADERS)
-        return Position(bytes(topic).decode(), int(partition), int(offset))
-    except (KeyError, ValueError, UnicodeDecodeError):
-        return None
 
 
 @dataclass(slots=True)
@@ -76,6 +61,10 @@ class WindowStats:
     conversations: int = 0
     dead_letters: int = 0
     forwards: int = 0
+    #: Records whose origin headers were malformed or not signed by a worker (ignored).
+    forged_origins: int = 0
+    #: Records the worker failed on alone, rejected ``internal_error`` (:mod:`streams.guard`).
+    quarantined: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     sdk: ApplyReport = field(default_factory=ApplyReport)
 
@@ -94,6 +83,7 @@ class WindowProcessor:
         owns: Callable[[int], bool],
         partitions: Callable[[], int],
         set_current_event: Callable[[Event], None],
+        origin_key: bytes,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
@@ -104,13 +94,37 @@ class WindowProcessor:
         self._owns = owns
         self._partitions = partitions
         self._set_current_event = set_current_event
+        self._origin_key = origin_key
         self._clock = clock
         self._max_skew = timedelta(seconds=settings.max_clock_skew_s)
 
-    def _envelope(self, event: Event, partitions: int) -> Envelope:
+    def _classify(
+        self, event: Event, partitions: int, now: datetime, stats: WindowStats
+    ) -> Change | Rejection | Forward:
+        """One record as a change, rejection or forward; never raises, whatever it holds.
+
+        A record the worker cannot handle (an exception here is a bug or a library's surprise,
+        caused by what this record holds) is rejected ``internal_error`` and dead-lettered, so
+        it ends in its own outcome instead of escaping the window.
+        """
         msg = event.message
         position = Position(msg.topic, msg.partition, msg.offset)
-        return Envelope(msg.key, msg.value, position, partitions, origin_of(msg.headers))
+        envelope = Envelope(msg.key, msg.value, position, partitions)
+        try:
+            check = origin.verify(self._origin_key, msg.headers, msg.key, msg.value)
+            if check.verdict is origin.Verdict.FORGED:
+                stats.forged_origins += 1
+            elif check.position is not None:
+                envelope = replace(envelope, origin=check.position)
+            return decode(
+                envelope,
+                now=now,
+                max_skew=self._max_skew,
+                max_bytes=self._settings.max_message_bytes,
+            )
+        except Exception as exc:
+            log.exception("could not decode the record at %s", position)
+            return internal_error(envelope, exc)
 
     async def process(self, events: Sequence[Event]) -> tuple[list[Event], WindowStats]:
         """Run the window; return the events that may now be acked, and its stats.
@@ -129,22 +143,13 @@ class WindowProcessor:
         arrival: dict[int, int] = {}
         changes: list[Change] = []
         for event in _first_copies(events):
-            envelope = self._envelope(event, partitions)
-            by_envelope[id(envelope)] = event
-            arrival[id(envelope)] = len(arrival)
-            item = decode(
-                envelope,
-                now=now,
-                max_skew=self._max_skew,
-                max_bytes=self._settings.max_message_bytes,
-            )
+            item = self._classify(event, partitions, now, stats)
+            by_envelope[id(item.envelope)] = event
+            arrival[id(item.envelope)] = len(arrival)
             if isinstance(item, Change):
                 changes.append(item)
             elif isinstance(item, Rejection):
-                out.add(_ready(outcomes.for_rejection(item, stamp), stats))
-                if item.dead_letter:
-                    stats.dead_letters += 1
-                    futures.append(self._dead_letter(item))
+                futures.extend(self._reject(item, out, stamp, stats))
             else:
                 stats.forwards += 1
                 futures.append(self._forward(item))
@@ -230,27 +235,79 @@ class WindowProcessor:
             reason=reason,
         )
 
-    def _dead_letter(self, rejection: Rejection) -> Any:
-        envelope = rejection.envelope
-        source = envelope.source
-        values = (source.topic, str(source.partition), str(source.offset), rejection.info)
-        return self._topics.dead_letters.send_soon(
-            key=envelope.key,
-            value=envelope.value,
-            headers=[
-                (name, value.encode()) for name, value in zip(DLQ_HEADERS, values, strict=True)
-            ],
+    async def quarantine(self, event: Event, exc: Exception) -> WindowStats:
+        """Reject ``event``, which failed alone, as ``internal_error``; await its records.
+
+        Called by :class:`streams.guard.CrashGuard` for a record that crashed the worker's
+        windows again and again and failed once more when processed alone. Its outcome names
+        what the record parsed to (if it parses) and the exception type (not its message,
+        which may quote anything); the record itself goes to the dead letters.
+        """
+        stats = WindowStats(events=1)
+        item = self._classify(event, self._partitions(), self._clock(), stats)
+        info = (
+            f"the worker failed on this record ({type(exc).__name__}) in repeated windows and "
+            "again when processing it alone; quarantined"
         )
+        rejection = Rejection(
+            item.envelope, OutcomeReason.INTERNAL_ERROR, info, True, **_ids_of(item)
+        )
+        stats.quarantined = 1
+        out = Trickle(self._outcomes, OUTCOME_SEND_INTERVAL_S)
+        futures = self._reject(rejection, out, self._clock().isoformat(), stats)
+        await out.send()
+        await asyncio.gather(*futures, *out.futures)
+        return stats
+
+    def _reject(
+        self, rejection: Rejection, out: Trickle, stamp: str, stats: WindowStats
+    ) -> list[Any]:
+        """Queue the rejection's outcome (and dead letter); the dead letter's future, if any."""
+        out.add(_ready(outcomes.for_rejection(rejection, stamp), stats))
+        if not rejection.dead_letter:
+            return []
+        stats.dead_letters += 1
+        envelope = rejection.envelope
+        letter = dead_letter(
+            envelope.key,
+            envelope.value,
+            envelope.source,
+            rejection.info,
+            max_bytes=self._settings.dead_letter_max_bytes,
+        )
+        future = self._topics.dead_letters.send_soon(
+            key=letter.key, value=letter.value, headers=letter.headers
+        )
+        return [future]
 
     def _forward(self, forward: Forward) -> Any:
-        position = forward.envelope.position
-        values = (position.topic, str(position.partition), str(position.offset))
+        envelope = forward.envelope
         return self._topics.changes.send_soon(
-            key=forward.envelope.key,
-            value=forward.envelope.value,
+            key=envelope.key,
+            value=envelope.value,
             partition=forward.partition,
-            headers=[(n, v.encode()) for n, v in zip(ORIGIN_HEADERS, values, strict=True)],
+            headers=origin.sign(self._origin_key, envelope.position, envelope.key, envelope.value),
         )
+
+
+def _ids_of(item: Change | Rejection | Forward) -> dict[str, str | None]:
+    """The ids a record parsed to, as far as it parsed."""
+    if isinstance(item, Change):
+        c = item.change
+        return {"event_id": c.event_id, "user_id": c.user_id, "conversation_id": c.conversation_id}
+    if isinstance(item, Rejection):
+        return {
+            "event_id": item.event_id,
+            "user_id": item.user_id,
+            "conversation_id": item.conversation_id,
+        }
+    return {}
+
+
+def internal_error(envelope: Envelope, exc: Exception) -> Rejection:
+    """The rejection of a record the worker raised on while decoding it (dead-lettered)."""
+    info = f"the worker could not decode this record ({type(exc).__name__})"
+    return Rejection(envelope, OutcomeReason.INTERNAL_ERROR, info, True)
 
 
 def _first_copies(events: Sequence[Event]) -> list[Event]:
@@ -285,11 +342,14 @@ def owned_partitions(app: Any, topic: str) -> set[int]:
 def make_agent(
     app: Any,
     topics: Any,
-    processor: WindowProcessor,
+    run_window: Callable[[list[Event]], Awaitable[list[tuple[list[Event], WindowStats]]]],
     settings: Settings,
     on_window: Callable[[WindowStats], None],
 ) -> Any:
-    """Register the agent: concurrency 1 (Faust can commit past unprocessed events above 1)."""
+    """Register the agent: concurrency 1 (Faust can commit past unprocessed events above 1).
+
+    ``run_window`` is the crash guard's (``streams.guard``): a window may run as several.
+    """
 
     async def apply_changes(stream: Any) -> None:
         # Outcomes go out through the producer directly (streams.sink): declare the topics
@@ -299,10 +359,10 @@ def make_agent(
         within = settings.window_ms / 1000
         consumer = cast(GaplessConsumer, app.consumer)
         async for events in windows(stream, settings.max_batch, within):
-            ackable, stats = await processor.process(events)
-            for event in ackable:
-                consumer.mark_processed(event.message)
-                await stream.ack(event)
-            on_window(stats)
+            for ackable, stats in await run_window(events):
+                for event in ackable:
+                    consumer.mark_processed(event.message)
+                    await stream.ack(event)
+                on_window(stats)
 
     return app.agent(topics.changes, name="apply-changes", concurrency=1)(apply_changes)

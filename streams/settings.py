@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.core.dead_letters import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
+
 
 class SdkBackend(StrEnum):
     """Which IM backend the worker applies changes through."""
@@ -82,6 +84,33 @@ class Settings(BaseSettings):
     #: At most 7 days: a producer clock that far off is a bug, not skew, and a bound this
     #: size keeps ``now + skew`` far inside datetime's range (3e11 s overflowed every decode).
     max_clock_skew_s: float = Field(default=300.0, ge=0, le=7 * 24 * 3600)
+
+    dead_letter_max_bytes: int = Field(
+        default=1_000_000,
+        ge=MIN_DEAD_LETTER_BYTES,
+        le=4_000_000,
+        description=(
+            "Largest dead letter produced; a bigger input is cut to a prefix with headers giving "
+            "its original size and SHA-256. The default fits Kafka's default 1 MiB "
+            "message.max.bytes; at most the producer's 4 MiB request limit."
+        ),
+    )
+    quarantine_after_crashes: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description=(
+            "Crashes of the worker on the same input offsets after which the next start "
+            "processes them one record at a time and quarantines the record that fails."
+        ),
+    )
+    origin_signing_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key the workers sign forwarded records' origin headers with; by default derived "
+            "from STREAMS_IM_SECRET_KEY, which every worker already has."
+        ),
+    )
 
     sdk: SdkBackend | None = None
     rate_limit: float = Field(default=200.0, gt=0, le=100_000)

@@ -12,10 +12,12 @@ from typing import Any, cast
 import faust
 from faust.streams import _current_event  # private, but Faust routes table keys by it
 
-from streams.app import create_app
+from streams.app import create_app, create_crash_table
 from streams.apply import Applier
+from streams.core.origin import derive_key
 from streams.core.retry import RetryPolicy
 from streams.errors import ConfigError
+from streams.guard import CrashGuard
 from streams.limiter import RateLimiter, budget_share
 from streams.observability import (
     LeanPrometheusMonitor,
@@ -79,11 +81,22 @@ class Worker:
             owns=self._owns,
             partitions=self._partition_count,
             set_current_event=_set_current_event,
+            origin_key=derive_key(
+                (settings.origin_signing_key or im.secret_key).get_secret_value().encode()
+            ),
+        )
+        self.guard = CrashGuard(
+            self.processor,
+            create_crash_table(self.app, settings),
+            threshold=settings.quarantine_after_crashes,
+            set_current_event=_set_current_event,
         )
         self.metrics = Metrics()
         self._limiter_waited = 0.0
         self._refetches = 0
-        self.agent = make_agent(self.app, self.topics, self.processor, settings, self._on_window)
+        self.agent = make_agent(
+            self.app, self.topics, self.guard.process, settings, self._on_window
+        )
         self._assigned_once = False
         if settings.web_port:
             install_pages(

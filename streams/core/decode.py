@@ -23,6 +23,9 @@ from streams.core.records import Change, Envelope, Forward, Rejection
 _UNPARSEABLE_TYPES: Final = frozenset({"json_invalid", "json_type", "model_type"})
 _MAX_INFO: Final = 512
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+#: A key is the user id (at most 128 bytes); a far longer one is refused before anything else,
+#: so no record the worker forwards or dead-letters carries an unbounded key.
+MAX_KEY_BYTES: Final = 1024
 
 
 @lru_cache(maxsize=16_384)
@@ -79,6 +82,9 @@ def decode(
 ) -> Change | Rejection | Forward:
     """Classify one consumed message."""
     raw = envelope.value
+    if envelope.key is not None and len(envelope.key) > MAX_KEY_BYTES:
+        info = f"key is {len(envelope.key)} bytes; at most {MAX_KEY_BYTES} are accepted"
+        return Rejection(envelope, OutcomeReason.TOO_LARGE, info, True)
     if raw is None:
         return Rejection(envelope, OutcomeReason.UNPARSEABLE, "message has no value", True)
     if len(raw) > max_bytes:
@@ -103,8 +109,15 @@ def decode(
         info = f"occurred_at is more than {max_skew.total_seconds():g} s in the future"
         return Rejection(envelope, OutcomeReason.CLOCK_SKEW, info, False, **ids)
     home = partition_for(change.user_id.encode(), envelope.partitions)
-    if home != envelope.position.partition and envelope.origin is None:
-        return Forward(envelope, home)
+    if home != envelope.position.partition:
+        if envelope.origin is None:
+            return Forward(envelope, home)
+        info = (
+            f"forwarded from {envelope.origin.topic}/{envelope.origin.partition} but not on its "
+            f"user's partition {home} of {envelope.partitions} either (the partition count "
+            "changed?); a record is never forwarded twice"
+        )
+        return Rejection(envelope, OutcomeReason.MISROUTED, info, True, **ids)
     version = -1 if change.version is None else change.version
     order = (version, micros(change.occurred_at), envelope.position.offset)
     return Change(change, envelope, order, f"{change.user_id}/{change.conversation_id}")

@@ -30,7 +30,8 @@ class Envelope:
     position: Position
     #: The topic's partition count, to detect misrouted events.
     partitions: int
-    #: Set when this record was forwarded by a worker: where it was first published.
+    #: Set when this record was forwarded by a worker (its origin headers verified, see
+    #: :mod:`streams.core.origin`): where it was first published.
     origin: Position | None = None
 
     @property

@@ -77,7 +77,7 @@ async def test_undeliverable_outcomes_fail_the_window(emulator_factory: Any) -> 
         )
         processor = WindowProcessor(
             Settings(), topics, table, applier, UndeliverableSink(), owns=lambda p: True,
-            partitions=lambda: 4, set_current_event=lambda e: None,
+            partitions=lambda: 4, set_current_event=lambda e: None, origin_key=b"test",
         )  # fmt: skip
         with pytest.raises(KafkaTimeoutError):
             await processor.process([event(0, doc("set", "alice", "c2c_bob"))])
@@ -116,7 +116,7 @@ async def test_outcomes_go_out_as_they_become_final_oldest_first(emulator_factor
         )
         processor = WindowProcessor(
             Settings(), topics, Table(), applier, sink, owns=lambda p: True,
-            partitions=lambda: 4, set_current_event=lambda e: None,
+            partitions=lambda: 4, set_current_event=lambda e: None, origin_key=b"test",
         )  # fmt: skip
         window = [
             doc("c1", "carol", "c2c_x", "10:00:00"),

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 
 from schemas import Outcome, OutcomeReason, OutcomeStatus
 from streams.core import outcomes
+from streams.core.dead_letters import SOURCE_HEADERS as DLQ_HEADERS
 from streams.core.decode import decode
 from streams.core.records import Change, Envelope, Forward, LastApplied, Position, Rejection
 from streams.core.window import group_by_conversation, plan, resolve
 from streams.kafka_io import produce
-from streams.pipeline import DLQ_HEADERS
 from tests.fixtures.pipeline import PARTITIONS
 from tests.reliability.conftest import HYPOTHESIS, MakePipeline
 from tests.reliability.helpers import read_topic

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas import OutcomeReason
-from streams.core.decode import micros, partition_for
+from streams.core.decode import MAX_KEY_BYTES, micros, partition_for
 from streams.core.records import Change, Envelope, Forward, Position, Rejection
 from tests.unit.core_helpers import MAX_BYTES, PARTITIONS, change_doc, classify, envelope, home
 
@@ -94,7 +94,22 @@ def test_misrouted_event_is_forwarded_once() -> None:
     result = classify(envelope(change_doc("e"), 5, partition=wrong))
     assert isinstance(result, Forward) and result.partition == home("alice")
     original = Position("changes", wrong, 5)
-    forwarded = Envelope(b"alice", change_doc("e"), Position("changes", wrong, 9), 4, original)
-    again = classify(forwarded)
-    assert isinstance(again, Change), "a forwarded record is never forwarded again"
-    assert again.envelope.source == original
+    at_home = Position("changes", home("alice"), 9)
+    arrived = classify(Envelope(b"alice", change_doc("e"), at_home, 4, original))
+    assert isinstance(arrived, Change) and arrived.envelope.source == original
+    # Still misrouted although a worker forwarded it (the partition count changed): rejected
+    # and dead-lettered, never forwarded a second time.
+    still_wrong = Position("changes", wrong, 9)
+    again = classify(Envelope(b"alice", change_doc("e"), still_wrong, 4, original))
+    assert isinstance(again, Rejection) and again.reason is OutcomeReason.MISROUTED
+    assert again.dead_letter and again.envelope.source == original
+
+
+def test_an_oversized_key_is_rejected_before_parsing() -> None:
+    ok = classify(
+        Envelope(b"a" * MAX_KEY_BYTES, change_doc("e"), Position("c", home("alice"), 1), 4)
+    )
+    assert not isinstance(ok, Rejection) or ok.reason is not OutcomeReason.TOO_LARGE
+    big = classify(Envelope(b"a" * (MAX_KEY_BYTES + 1), b"{", Position("c", 0, 1), 4))
+    assert isinstance(big, Rejection) and big.reason is OutcomeReason.TOO_LARGE
+    assert big.dead_letter and "key is 1025 bytes" in big.info

@@ -1,0 +1,183 @@
+"""The crash guard: no record can crash the worker at the same offsets forever.
+
+Whatever depends on one record's content is contained where the window decodes it
+(:meth:`streams.pipeline.WindowProcessor._classify`). Anything else that escapes a window (a
+bug, a library's surprise) still stops the worker with nothing acked, as it must: most such
+failures are the broker's or the producer's, and a restart retries them. But if one record
+causes it, every restart would crash on it again. So before the exception leaves, the guard
+records the window's offsets per partition in a small changelog-backed table (recovered by
+whichever worker owns the partition next, on any node); see :mod:`streams.core.crashes` for the
+counting. After ``STREAMS_QUARANTINE_AFTER_CRASHES`` crashes on overlapping offsets, windows
+process those offsets one record at a time: a record that fails alone is quarantined (rejected
+``internal_error``, dead-lettered, an ERROR log line naming its position, a metric), and
+everything else is processed as usual. Failures of the broker, producer or IM are never
+quarantined: they stop the worker as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from aiokafka.errors import KafkaError, KafkaTimeoutError
+
+from streams.core.crashes import CrashRange, after_crash, offset_ranges
+from streams.pipeline import Event, RetriesExhaustedError, WindowProcessor, WindowStats
+
+log = logging.getLogger(__name__)
+
+#: How long recording a crash may take before the worker stops without it (the broker may be
+#: what failed).
+RECORD_TIMEOUT_S = 10.0
+
+Window = tuple[list[Event], WindowStats]
+
+
+def is_infrastructure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is the broker's, the producer's or a deliberate stop.
+
+    Those are never blamed on a record: a restart retries them. A Kafka error that is not
+    retriable (a record too large, say) can be a record's doing, so it is not listed here.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, RetriesExhaustedError | KafkaTimeoutError | ConnectionError):
+            return True
+        if isinstance(seen, KafkaError) and seen.retriable:
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def _key(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+class CrashGuard:
+    """Runs a window through the processor, recording crashes and isolating suspect records."""
+
+    def __init__(
+        self,
+        processor: WindowProcessor,
+        table: Any,
+        *,
+        threshold: int,
+        set_current_event: Callable[[Event], None],
+    ) -> None:
+        self._processor = processor
+        #: ``"<topic>:<partition>"`` -> :meth:`CrashRange.to_json`; a memory-store table, so
+        #: an empty one costs one ``len`` per window.
+        self._table = table
+        self._threshold = threshold
+        self._set_current_event = set_current_event
+
+    async def process(self, events: Sequence[Event]) -> list[Window]:
+        """Process ``events``; return the windows (events to ack, stats) it was run as."""
+        if not len(self._table):
+            return [await self._recorded(events)]
+        suspects = self._suspects(events)
+        normal = [e for e in events if id(e) not in suspects]
+        windows = [await self._recorded(normal)] if normal else []
+        for copies in _by_position(e for e in events if id(e) in suspects):
+            windows.append(await self._alone(copies))
+        await self._forget_passed(events)
+        return windows
+
+    async def _recorded(self, events: Sequence[Event]) -> Window:
+        """The processor's window; a crash is recorded against its offsets before it leaves."""
+        try:
+            return await self._processor.process(events)
+        except Exception as exc:
+            if not isinstance(exc, RetriesExhaustedError):
+                await self._record(events, exc)
+            raise
+
+    async def _alone(self, copies: list[Event]) -> Window:
+        """One suspect record (and any repeated delivery of it) as its own window."""
+        try:
+            return await self._processor.process(copies)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            msg = copies[0].message
+            log.error(
+                "quarantined the record at %s:%d offset %d: %s while processing it alone",
+                msg.topic, msg.partition, msg.offset, type(exc).__name__,
+            )  # fmt: skip
+            return copies, await self._processor.quarantine(copies[0], exc)
+
+    def _suspects(self, events: Sequence[Event]) -> set[int]:
+        """Ids of the events to process alone: in a range that crashed ``threshold`` times."""
+        ranges: dict[tuple[str, int], CrashRange | None] = {}
+        suspects: set[int] = set()
+        for event in events:
+            msg = event.message
+            tp = (msg.topic, msg.partition)
+            if tp not in ranges:
+                ranges[tp] = self._range(*tp)
+            found = ranges[tp]
+            if found is not None and found.isolates(msg.offset, self._threshold):
+                suspects.add(id(event))
+        return suspects
+
+    def _range(self, topic: str, partition: int) -> CrashRange | None:
+        stored = self._table.get(_key(topic, partition))
+        return None if stored is None else CrashRange.from_json(stored)
+
+    async def _record(self, events: Sequence[Event], exc: Exception) -> None:
+        """Count this crash against the window's offsets, per partition, and await it."""
+        try:
+            for topic, partition, first_event, (low, high) in self._partitions(events):
+                found = after_crash(self._range(topic, partition), low, high, type(exc).__name__)
+                self._set_current_event(first_event)
+                self._table[_key(topic, partition)] = found.to_json()
+                quarantine = found.crashes >= self._threshold
+                log.error(
+                    "window crashed (%s) on %s:%d offsets %d..%d: crash %d there; %s",
+                    type(exc).__name__, topic, partition, found.first, found.last, found.crashes,
+                    "the next start processes them one record at a time" if quarantine
+                    else f"quarantine after {self._threshold}",
+                )  # fmt: skip
+            await self._flush()
+        except Exception:
+            log.exception("could not record the crash; the worker stops without it")
+
+    async def _forget_passed(self, events: Sequence[Event]) -> None:
+        """Delete the ranges this window processed past (and await the deletions)."""
+        deleted = False
+        for topic, partition, first_event, (_, high) in self._partitions(events):
+            found = self._range(topic, partition)
+            if found is not None and found.passed_by(high):
+                self._set_current_event(first_event)
+                del self._table[_key(topic, partition)]
+                deleted = True
+        if deleted:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        futures = await self._table.flush_changelog()
+        await asyncio.wait_for(asyncio.gather(*futures), RECORD_TIMEOUT_S)
+
+    @staticmethod
+    def _partitions(
+        events: Sequence[Event],
+    ) -> Iterator[tuple[str, int, Event, tuple[int, int]]]:
+        """Per (topic, partition) of ``events``: an event of it and its offset range."""
+        firsts: dict[tuple[str, int], Event] = {}
+        for event in events:
+            firsts.setdefault((event.message.topic, event.message.partition), event)
+        messages = [event.message for event in events]
+        ranges = offset_ranges(((m.topic, m.partition), m.offset) for m in messages)
+        for (topic, partition), event in firsts.items():
+            yield topic, partition, event, ranges[(topic, partition)]
+
+
+def _by_position(events: Iterable[Event]) -> list[list[Event]]:
+    """Events grouped by position (a refetch can deliver one record twice), in order."""
+    groups: dict[tuple[str, int, int], list[Event]] = {}
+    for event in events:
+        msg = event.message
+        groups.setdefault((msg.topic, msg.partition, msg.offset), []).append(event)
+    return list(groups.values())
