@@ -19,6 +19,7 @@ def test_window_stats_become_metrics() -> None:
     metrics = Metrics()
     sdk = ApplyReport(requests=2, retries=3, codes={0: 1, 70169: 1}, timings=[(0.01, 40), (0.2, 2)])
     stats = WindowStats(events=50, conversations=42, dead_letters=1, forwards=2,
+                        forged_origins=3, quarantined=1,
                         statuses={"applied": 40, "rejected": 1}, sdk=sdk)  # fmt: skip
     metrics.observe_window(stats, limiter_wait_s=0.5)
     value = metrics.registry.get_sample_value
@@ -30,6 +31,8 @@ def test_window_stats_become_metrics() -> None:
     assert value("streams_events_per_request_sum") == 42
     assert value("streams_sdk_request_seconds_count") == 2
     assert value("streams_misrouted_forwards_total") == 2
+    assert value("streams_origin_headers_ignored_total") == 3
+    assert value("streams_quarantined_records_total") == 1
 
 
 def test_readiness_names_every_problem() -> None:
