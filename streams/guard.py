@@ -21,7 +21,12 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 
 from streams.core.crashes import CrashRange, after_crash, offset_ranges
 from streams.pipeline import Event, RetriesExhaustedError, WindowProcessor, WindowStats
@@ -35,17 +40,21 @@ RECORD_TIMEOUT_S = 10.0
 Window = tuple[list[Event], WindowStats]
 
 
+#: Kafka errors one record can cause (its size, its bytes); every other Kafka error is the
+#: broker's or the client's (authorization, fencing, a closed producer, timeouts...).
+RECORD_KAFKA_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, CorruptRecordException)
+
+
 def is_infrastructure(exc: BaseException) -> bool:
     """Whether ``exc`` (or what it wraps) is the broker's, the producer's or a deliberate stop.
 
-    Those are never blamed on a record: a restart retries them. A Kafka error that is not
-    retriable (a record too large, say) can be a record's doing, so it is not listed here.
+    Those are never blamed on a record: nothing is recorded or quarantined, a restart retries.
     """
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, RetriesExhaustedError | KafkaTimeoutError | ConnectionError):
+        if isinstance(seen, RetriesExhaustedError | TimeoutError | OSError):
             return True
-        if isinstance(seen, KafkaError) and seen.retriable:
+        if isinstance(seen, KafkaError) and not isinstance(seen, RECORD_KAFKA_ERRORS):
             return True
         seen = seen.__cause__
     return False
@@ -65,6 +74,7 @@ class CrashGuard:
         *,
         threshold: int,
         set_current_event: Callable[[Event], None],
+        owns: Callable[[int], bool],
     ) -> None:
         self._processor = processor
         #: ``"<topic>:<partition>"`` -> :meth:`CrashRange.to_json`; a memory-store table, so
@@ -72,6 +82,7 @@ class CrashGuard:
         self._table = table
         self._threshold = threshold
         self._set_current_event = set_current_event
+        self._owns = owns
 
     async def process(self, events: Sequence[Event]) -> list[Window]:
         """Process ``events``; return the windows (events to ack, stats) it was run as."""
@@ -82,7 +93,8 @@ class CrashGuard:
         windows = [await self._recorded(normal)] if normal else []
         for copies in _by_position(e for e in events if id(e) in suspects):
             windows.append(await self._alone(copies))
-        await self._forget_passed(events)
+        # Only what is acked counts: a revoked partition's events stay for its new owner.
+        await self._forget_passed([e for acked, _ in windows for e in acked])
         return windows
 
     async def _recorded(self, events: Sequence[Event]) -> Window:
@@ -90,7 +102,7 @@ class CrashGuard:
         try:
             return await self._processor.process(events)
         except Exception as exc:
-            if not isinstance(exc, RetriesExhaustedError):
+            if not is_infrastructure(exc):
                 await self._record(events, exc)
             raise
 
@@ -99,9 +111,11 @@ class CrashGuard:
         try:
             return await self._processor.process(copies)
         except Exception as exc:
+            msg = copies[0].message
             if is_infrastructure(exc):
                 raise
-            msg = copies[0].message
+            if not self._owns(msg.partition):
+                return [], WindowStats()  # revoked meanwhile: its new owner decides
             log.error(
                 "quarantined the record at %s:%d offset %d: %s while processing it alone",
                 msg.topic, msg.partition, msg.offset, type(exc).__name__,
@@ -130,7 +144,8 @@ class CrashGuard:
         """Count this crash against the window's offsets, per partition, and await it."""
         try:
             for topic, partition, first_event, (low, high) in self._partitions(events):
-                found = after_crash(self._range(topic, partition), low, high, type(exc).__name__)
+                previous = self._range(topic, partition)
+                found = after_crash(previous, low, high, type(exc).__name__, self._threshold)
                 self._set_current_event(first_event)
                 self._table[_key(topic, partition)] = found.to_json()
                 quarantine = found.crashes >= self._threshold
@@ -157,8 +172,11 @@ class CrashGuard:
             await self._flush()
 
     async def _flush(self) -> None:
-        futures = await self._table.flush_changelog()
-        await asyncio.wait_for(asyncio.gather(*futures), RECORD_TIMEOUT_S)
+        async def flushed() -> None:
+            await asyncio.gather(*await self._table.flush_changelog())
+
+        # The whole send, not only the delivery: a first send waits for the topic's metadata.
+        await asyncio.wait_for(flushed(), RECORD_TIMEOUT_S)
 
     @staticmethod
     def _partitions(

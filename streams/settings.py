@@ -80,7 +80,9 @@ class Settings(BaseSettings):
 
     window_ms: int = Field(default=250, ge=1, le=60_000)
     max_batch: int = Field(default=10_000, ge=1, le=100_000)
-    max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: At most the producer's 4 MiB request limit less room for a key and headers: a misrouted
+    #: change is forwarded whole, and one too large to produce would fail on every restart.
+    max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=4 * 1024 * 1024 - 8 * 1024)
     #: At most 7 days: a producer clock that far off is a bug, not skew, and a bound this
     #: size keeps ``now + skew`` far inside datetime's range (3e11 s overflowed every decode).
     max_clock_skew_s: float = Field(default=300.0, ge=0, le=7 * 24 * 3600)

@@ -90,6 +90,7 @@ class Worker:
             create_crash_table(self.app, settings),
             threshold=settings.quarantine_after_crashes,
             set_current_event=_set_current_event,
+            owns=self._owns,
         )
         self.metrics = Metrics()
         self._limiter_waited = 0.0

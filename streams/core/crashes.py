@@ -52,9 +52,19 @@ class CrashRange:
         return offset >= self.last
 
 
-def after_crash(previous: CrashRange | None, first: int, last: int, error: str) -> CrashRange:
-    """The record of a partition after a crash on a window holding its offsets ``first..last``."""
+def after_crash(
+    previous: CrashRange | None, first: int, last: int, error: str, threshold: int
+) -> CrashRange:
+    """The record of a partition after a crash on a window holding its offsets ``first..last``.
+
+    While ``previous`` is at the threshold, its records run alone and only the rest of the
+    window runs as one batch, so a crash there comes from *another* bad record: the range grows
+    to cover both, keeping the count (else two bad records would reset each other forever).
+    """
     error = error[:_MAX_ERROR]
+    if previous is not None and previous.crashes >= threshold:
+        low, high = min(first, previous.first), max(last, previous.last)
+        return CrashRange(low, high, previous.crashes + 1, error)
     if previous is None or previous.last < first or last < previous.first:
         return CrashRange(first, last, 1, error)
     return CrashRange(

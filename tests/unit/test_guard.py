@@ -7,6 +7,8 @@ from aiokafka.errors import (
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     NotLeaderForPartitionError,
+    ProducerClosed,
+    TopicAuthorizationFailedError,
 )
 from faust.exceptions import ProducerSendError
 
@@ -28,6 +30,9 @@ def test_broker_producer_and_deliberate_stops_are_infrastructure() -> None:
         KafkaConnectionError(),
         NotLeaderForPartitionError(),
         ConnectionResetError(),
+        TimeoutError(),
+        TopicAuthorizationFailedError(),
+        ProducerClosed(),
         wrapped(KafkaTimeoutError()),
     ):
         assert is_infrastructure(exc), exc
