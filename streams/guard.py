@@ -29,6 +29,7 @@ from aiokafka.errors import (
 )
 
 from streams.core.crashes import CrashRange, after_crash, offset_ranges
+from streams.core.dead_letters import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
 from streams.pipeline import Event, RetriesExhaustedError, WindowProcessor, WindowStats
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,19 @@ class CrashGuard:
                 "quarantined the record at %s:%d offset %d: %s while processing it alone",
                 msg.topic, msg.partition, msg.offset, type(exc).__name__,
             )  # fmt: skip
-            return copies, await self._processor.quarantine(copies[0], exc)
+            try:
+                return copies, await self._processor.quarantine(copies[0], exc)
+            except Exception as again:
+                if is_infrastructure(again):
+                    raise
+                # Even its dead letter failed (a dead-letter topic with a lower size limit, say):
+                # one of the smallest size any broker takes, with the original's size and hash.
+                log.error("its dead letter failed too (%s); sending a smaller one",
+                          type(again).__name__)  # fmt: skip
+                stats = await self._processor.quarantine(
+                    copies[0], exc, dead_letter_max_bytes=MIN_DEAD_LETTER_BYTES
+                )
+                return copies, stats
 
     def _suspects(self, events: Sequence[Event]) -> set[int]:
         """Ids of the events to process alone: in a range that crashed ``threshold`` times."""

@@ -235,13 +235,17 @@ class WindowProcessor:
             reason=reason,
         )
 
-    async def quarantine(self, event: Event, exc: Exception) -> WindowStats:
+    async def quarantine(
+        self, event: Event, exc: Exception, *, dead_letter_max_bytes: int | None = None
+    ) -> WindowStats:
         """Reject ``event``, which failed alone, as ``internal_error``; await its records.
 
         Called by :class:`streams.guard.CrashGuard` for a record that crashed the worker's
         windows again and again and failed once more when processed alone. Its outcome names
         what the record parsed to (if it parses) and the exception type (not its message,
-        which may quote anything); the record itself goes to the dead letters.
+        which may quote anything); the record itself goes to the dead letters, cut to
+        ``dead_letter_max_bytes`` when given (the guard's fallback when even the dead letter
+        could not be produced, e.g. a dead-letter topic with a lower size limit).
         """
         stats = WindowStats(events=1)
         item = self._classify(event, self._partitions(), self._clock(), stats)
@@ -254,13 +258,20 @@ class WindowProcessor:
         )
         stats.quarantined = 1
         out = Trickle(self._outcomes, OUTCOME_SEND_INTERVAL_S)
-        futures = self._reject(rejection, out, self._clock().isoformat(), stats)
+        futures = self._reject(
+            rejection, out, self._clock().isoformat(), stats, dead_letter_max_bytes
+        )
         await out.send()
         await asyncio.gather(*futures, *out.futures)
         return stats
 
     def _reject(
-        self, rejection: Rejection, out: Trickle, stamp: str, stats: WindowStats
+        self,
+        rejection: Rejection,
+        out: Trickle,
+        stamp: str,
+        stats: WindowStats,
+        dead_letter_max_bytes: int | None = None,
     ) -> list[Any]:
         """Queue the rejection's outcome (and dead letter); the dead letter's future, if any."""
         out.add(_ready(outcomes.for_rejection(rejection, stamp), stats))
@@ -273,7 +284,7 @@ class WindowProcessor:
             envelope.value,
             envelope.source,
             rejection.info,
-            max_bytes=self._settings.dead_letter_max_bytes,
+            max_bytes=dead_letter_max_bytes or self._settings.dead_letter_max_bytes,
         )
         future = self._topics.dead_letters.send_soon(
             key=letter.key, value=letter.value, headers=letter.headers

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
@@ -12,8 +16,9 @@ from aiokafka.errors import (
 )
 from faust.exceptions import ProducerSendError
 
-from streams.guard import is_infrastructure
-from streams.pipeline import RetriesExhaustedError
+from streams.core.dead_letters import MIN_MAX_BYTES
+from streams.guard import CrashGuard, is_infrastructure
+from streams.pipeline import RetriesExhaustedError, WindowStats
 
 
 def wrapped(cause: BaseException) -> ProducerSendError:
@@ -46,3 +51,101 @@ def test_bugs_and_record_dependent_kafka_errors_may_be_quarantined() -> None:
         wrapped(MessageSizeTooLargeError()),
     ):
         assert not is_infrastructure(exc), exc
+
+
+# --- the guard's control flow, with a stand-in processor and table (no Faust, no broker) -------
+
+
+class Table(dict[str, Any]):
+    """The crash table's surface the guard uses: a mapping whose changelog flush is a no-op."""
+
+    async def flush_changelog(self) -> list[Any]:
+        return []
+
+
+class Processor:
+    """Fails any window holding a bad offset; records what it processed and quarantined."""
+
+    def __init__(self, bad: set[int], dead_letter_fails: int = 0) -> None:
+        self.bad = bad
+        self.dead_letter_fails = dead_letter_fails
+        self.windows: list[list[int]] = []
+        self.quarantined: list[tuple[int, int | None]] = []
+
+    async def process(self, events: list[Any]) -> tuple[list[Any], WindowStats]:
+        offsets = [e.message.offset for e in events]
+        if self.bad & set(offsets):
+            raise RuntimeError("a bug")
+        self.windows.append(offsets)
+        return events, WindowStats(events=len(events))
+
+    async def quarantine(
+        self, event: Any, exc: Exception, *, dead_letter_max_bytes: int | None = None
+    ) -> WindowStats:
+        if self.dead_letter_fails:
+            self.dead_letter_fails -= 1
+            raise wrapped(MessageSizeTooLargeError())
+        self.quarantined.append((event.message.offset, dead_letter_max_bytes))
+        return WindowStats(events=1, quarantined=1)
+
+
+def events(*offsets: int) -> list[Any]:
+    return [
+        SimpleNamespace(message=SimpleNamespace(topic="t", partition=0, offset=o)) for o in offsets
+    ]
+
+
+def guard(processor: Processor, table: Table, threshold: int = 3) -> CrashGuard:
+    return CrashGuard(
+        cast(Any, processor), table, threshold=threshold,
+        set_current_event=lambda e: None, owns=lambda p: True,
+    )  # fmt: skip
+
+
+async def crash(g: CrashGuard, window: list[Any]) -> None:
+    with pytest.raises(RuntimeError):
+        await g.process(window)
+
+
+async def test_crashes_are_counted_then_the_bad_record_is_quarantined_alone() -> None:
+    processor, table = Processor(bad={3}), Table()
+    g = guard(processor, table)
+    for _ in range(3):
+        await crash(g, events(1, 2, 3, 4))
+    assert table["t:0"] == [1, 4, 3, "RuntimeError"]
+    windows = await g.process(events(1, 2, 3, 4, 5))
+    assert processor.windows == [[5], [1], [2], [4]], "the rest as a batch, suspects alone"
+    assert processor.quarantined == [(3, None)]
+    assert sum(len(acked) for acked, _ in windows) == 5 and not table, "range forgotten"
+
+
+async def test_two_bad_records_in_one_partition_are_both_quarantined() -> None:
+    processor, table = Processor(bad={105, 140}), Table()
+    g = guard(processor, table)
+    for _ in range(3):
+        await crash(g, events(*range(100, 111)))
+    for _ in range(10):
+        try:
+            await g.process(events(*range(100, 151)))
+            break
+        except RuntimeError:
+            continue
+    assert sorted(o for o, _ in processor.quarantined) == [105, 140]
+
+
+async def test_infrastructure_failures_are_not_counted() -> None:
+    class Down(Processor):
+        async def process(self, events: list[Any]) -> tuple[list[Any], WindowStats]:
+            raise wrapped(KafkaTimeoutError())
+
+    table = Table()
+    with pytest.raises(ProducerSendError):
+        await guard(Down(bad=set()), table).process(events(1, 2))
+    assert not table
+
+
+async def test_a_failing_dead_letter_falls_back_to_the_smallest_one() -> None:
+    processor, table = Processor(bad={2}, dead_letter_fails=1), Table()
+    table["t:0"] = [2, 2, 3, "RuntimeError"]
+    await guard(processor, table).process(events(1, 2))
+    assert processor.quarantined == [(2, MIN_MAX_BYTES)]
