@@ -15,10 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
-from faust.types import EventT
 
 from schemas import OutcomeReason
 from streams.apply import Applied, Applier, ApplyReport
@@ -42,7 +41,15 @@ from streams.windows import windows
 
 log = logging.getLogger(__name__)
 
-Event = EventT[bytes]
+
+class Event(Protocol):
+    """A consumed record as the window sees it: a Faust event, of which only the message is read
+    (its topic, partition, offset, key, value and headers)."""
+
+    @property
+    def message(self) -> Any:
+        """The record (Faust's ``Message``)."""
+
 
 #: How often a window sends the outcomes that became final since its last send (a batch per
 #: partition each time): a few sends per window, not one per SDK request. See Trickle.

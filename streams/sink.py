@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from streams.core.decode import partition_for
+from streams.core.partitioning import partition_for
 
 
 class BatchSink:

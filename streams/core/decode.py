@@ -8,15 +8,14 @@ a length comparison, not an object tree.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Final
 
 import orjson
-from aiokafka.partitioner import murmur2
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from schemas import CustomDataChange, OutcomeReason
+from streams.core.partitioning import partition_for
 from streams.core.records import Change, Envelope, Forward, Rejection
 
 #: Error types meaning "this is not a JSON object at all" (as opposed to a bad field).
@@ -26,15 +25,6 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: A key is the user id (at most 128 bytes); a far longer one is refused before anything else,
 #: so no record the worker forwards or dead-letters carries an unbounded key.
 MAX_KEY_BYTES: Final = 1024
-
-
-@lru_cache(maxsize=16_384)
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for ``key`` (murmur2, positive, mod N).
-
-    Cached: aiokafka's murmur2 is pure Python, and every event and outcome of a user needs it.
-    """
-    return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
 
 
 def _describe(errors: list[ErrorDetails]) -> str:

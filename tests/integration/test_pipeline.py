@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.core.decode import partition_for
+from streams.core.partitioning import partition_for
 from streams.kafka_io import consume
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 

@@ -15,7 +15,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 
 from streams.apply import Applier
-from streams.core.decode import partition_for
+from streams.core.partitioning import partition_for
 from streams.core.retry import RetryPolicy
 from streams.limiter import RateLimiter
 from streams.pipeline import WindowProcessor

@@ -5,7 +5,8 @@ from typing import Any
 
 import orjson
 
-from streams.core.decode import decode, partition_for
+from streams.core.decode import decode
+from streams.core.partitioning import partition_for
 from streams.core.records import Change, Envelope, Forward, Position, Rejection
 
 TOPIC = "changes"

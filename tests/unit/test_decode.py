@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas import OutcomeReason
-from streams.core.decode import MAX_KEY_BYTES, micros, partition_for
+from streams.core.decode import MAX_KEY_BYTES, micros
+from streams.core.partitioning import partition_for
 from streams.core.records import Change, Envelope, Forward, Position, Rejection
 from tests.unit.core_helpers import MAX_BYTES, PARTITIONS, change_doc, classify, envelope, home
 
