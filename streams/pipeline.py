@@ -5,12 +5,12 @@ but nothing of a window is acked until every outcome, dead letter, forward and c
 it produced has been delivered. Any failure there escapes the agent, and the crashing supervisor
 stops the worker, so a restart redelivers from the last commit instead of skipping a gap; the
 replayed events may get a second outcome, as the contract allows. So may the events of a
-partition revoked mid-window: they are left unacked for the new owner.
+partition revoked mid-window: they are left unacked for the new owner. The steps of that
+protocol, in order, are :mod:`streams.checkpoint`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +21,7 @@ import orjson
 
 from schemas import OutcomeReason
 from streams.apply import Applied, Applier, ApplyReport
+from streams.checkpoint import Checkpoint, ack
 from streams.core import origin, outcomes
 from streams.core.dead_letters import dead_letter
 from streams.core.decode import decode
@@ -144,8 +145,8 @@ class WindowProcessor:
         stamp = now.isoformat()
         partitions = self._partitions()
         stats = WindowStats(events=len(events))
-        out = Trickle(self._outcomes, OUTCOME_SEND_INTERVAL_S)
-        futures: list[Any] = []
+        checkpoint = Checkpoint(self._table, Trickle(self._outcomes, OUTCOME_SEND_INTERVAL_S))
+        out = checkpoint.outcomes
         by_envelope: dict[int, Event] = {}
         arrival: dict[int, int] = {}
         changes: list[Change] = []
@@ -156,10 +157,10 @@ class WindowProcessor:
             if isinstance(item, Change):
                 changes.append(item)
             elif isinstance(item, Rejection):
-                futures.extend(self._reject(item, out, stamp, stats))
+                checkpoint.track(self._reject(item, out, stamp, stats))
             else:
                 stats.forwards += 1
-                futures.append(self._forward(item))
+                checkpoint.track([self._forward(item)])
         groups = group_by_conversation(changes)
         stats.conversations = len(groups)
         last: dict[str, LastApplied] = {}
@@ -175,7 +176,7 @@ class WindowProcessor:
         for winner in self._per_partition(resolution.winners, by_envelope):
             entry = last.get(winner.conversation, NOTHING_APPLIED).writing(winner)
             self._table[winner.conversation] = entry.to_json()
-        await asyncio.gather(*await self._table.flush_changelog())
+        await checkpoint.write_ahead()
         await out.send()
         blocked: set[int] = set()
 
@@ -196,10 +197,7 @@ class WindowProcessor:
         if blocked:
             log.warning("partitions %s were revoked mid-window; their events are left unacked",
                         sorted(blocked))  # fmt: skip
-        await out.send()
-        futures.extend(out.futures)
-        futures.extend(await self._table.flush_changelog())
-        await asyncio.gather(*futures)
+        await checkpoint.deliver()
         ackable = [e for e in events if e.message.partition not in blocked]
         return ackable, stats
 
@@ -264,12 +262,12 @@ class WindowProcessor:
             item.envelope, OutcomeReason.INTERNAL_ERROR, info, True, **_ids_of(item)
         )
         stats.quarantined = 1
-        out = Trickle(self._outcomes, OUTCOME_SEND_INTERVAL_S)
-        futures = self._reject(
-            rejection, out, self._clock().isoformat(), stats, dead_letter_max_bytes
+        checkpoint = Checkpoint(self._table, Trickle(self._outcomes, OUTCOME_SEND_INTERVAL_S))
+        stamp = self._clock().isoformat()
+        checkpoint.track(
+            self._reject(rejection, checkpoint.outcomes, stamp, stats, dead_letter_max_bytes)
         )
-        await out.send()
-        await asyncio.gather(*futures, *out.futures)
+        await checkpoint.deliver()
         return stats
 
     def _reject(
@@ -378,9 +376,7 @@ def make_agent(
         consumer = cast(GaplessConsumer, app.consumer)
         async for events in windows(stream, settings.max_batch, within):
             for ackable, stats in await run_window(events):
-                for event in ackable:
-                    consumer.mark_processed(event.message)
-                    await stream.ack(event)
+                await ack(stream, consumer, ackable)
                 on_window(stats)
 
     return app.agent(topics.changes, name="apply-changes", concurrency=1)(apply_changes)
