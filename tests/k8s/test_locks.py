@@ -1,0 +1,133 @@
+"""The dependency locks (requirements/*.lock, written by ``make lock``) agree with pyproject.toml.
+
+The image installs requirements/worker.lock and ``make``/CI install requirements/dev.lock, both
+with ``pip install --require-hashes``. These checks fail when a dependency changes in
+pyproject.toml without ``make lock`` in the same commit, and when the image's versions drift
+from the ones the tests ran.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.k8s.manifests import ROOT
+
+PYPROJECT = ROOT / "pyproject.toml"
+WORKER_LOCK = ROOT / "requirements" / "worker.lock"
+DEV_LOCK = ROOT / "requirements" / "dev.lock"
+
+#: Pinned exactly in pyproject.toml: the worker subclasses their internals.
+EXACT = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0.14.0"}
+
+#: Security floors (pyproject.toml says which advisories each one clears).
+FLOORS = {"aiohttp": "3.14.3", "orjson": "3.11.6"}
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?:\s*;\s*(.+?))?\s*\\?$")
+_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+
+
+@dataclass(frozen=True)
+class Pin:
+    version: str
+    marker: str | None
+    hashes: frozenset[str]
+
+
+def read_lock(path: Path) -> dict[str, Pin]:
+    """``{canonical name: Pin}`` of a lock written by ``uv pip compile --generate-hashes``."""
+    pins: dict[str, Pin] = {}
+    name = None
+    for line in path.read_text().splitlines():
+        match, digest = _PIN.match(line), _HASH.search(line)
+        if match:
+            name = canonicalize_name(match[1])
+            assert name not in pins, f"{path.name}: {name} is locked twice"
+            pins[name] = Pin(match[2], match[3], frozenset())
+        elif name and digest:
+            pin = pins[name]
+            pins[name] = Pin(pin.version, pin.marker, pin.hashes | {digest[1]})
+        elif line.strip() and not line.lstrip().startswith("#"):
+            raise AssertionError(f"{path.name}: unexpected line {line!r}")
+    return pins
+
+
+def requirements(*extras: str) -> list[Requirement]:
+    """pyproject.toml's dependencies, plus those of ``extras``."""
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    names = list(project["dependencies"])
+    for extra in extras:
+        names += project["optional-dependencies"][extra]
+    return [Requirement(name) for name in names]
+
+
+def unsatisfied(reqs: list[Requirement], pins: dict[str, Pin]) -> list[str]:
+    """Requirements the lock lacks or pins outside their specifier."""
+    problems = []
+    for req in reqs:
+        pin = pins.get(canonicalize_name(req.name))
+        if pin is None:
+            problems.append(f"{req} is not locked")
+        elif not req.specifier.contains(pin.version, prereleases=True):
+            problems.append(f"{req} but the lock has {pin.version}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    ("lock", "extras"), [(WORKER_LOCK, ()), (DEV_LOCK, ("test",))], ids=["worker", "dev"]
+)
+def test_the_lock_satisfies_pyproject(lock: Path, extras: tuple[str, ...]) -> None:
+    problems = unsatisfied(requirements(*extras), read_lock(lock))
+    assert problems == [], f"run `make lock` and commit the locks: {problems}"
+
+
+def test_every_locked_version_has_hashes() -> None:
+    for lock in (WORKER_LOCK, DEV_LOCK):
+        pins = read_lock(lock)
+        assert pins, lock
+        assert [name for name, pin in pins.items() if not pin.hashes] == [], lock.name
+
+
+def test_the_image_runs_the_versions_the_tests_ran() -> None:
+    worker, dev = read_lock(WORKER_LOCK), read_lock(DEV_LOCK)
+    assert set(worker) <= set(dev)
+    drift = {name: (pin.version, dev[name].version) for name, pin in worker.items()}
+    assert {name: v for name, v in drift.items() if v[0] != v[1]} == {}
+    assert [name for name, pin in worker.items() if pin.hashes != dev[name].hashes] == []
+
+
+def test_faust_mode_and_aiokafka_are_pinned_exactly_and_floors_hold() -> None:
+    declared = {canonicalize_name(r.name): r for r in requirements()}
+    for name, version in EXACT.items():
+        assert str(declared[name].specifier) == f"=={version}", declared[name]
+    locked = read_lock(WORKER_LOCK)
+    for name, floor in FLOORS.items():
+        assert declared[name].specifier.contains(floor)
+        assert not declared[name].specifier.contains(_below(floor)), declared[name]
+        assert Requirement(f"{name}>={floor}").specifier.contains(locked[name].version)
+
+
+def _below(version: str) -> str:
+    """The patch release before ``version`` (3.14.3 -> 3.14.2)."""
+    major, minor, patch = (int(part) for part in version.split("."))
+    return f"{major}.{minor}.{patch - 1}" if patch else f"{major}.{minor - 1}.999"
+
+
+def test_the_test_environment_is_the_dev_lock() -> None:
+    """The versions installed here are the locked ones (``make`` installs the dev lock)."""
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    differ = {
+        name: (pin.version, installed.get(name))
+        for name, pin in read_lock(DEV_LOCK).items()
+        if (pin.marker is None or Marker(pin.marker).evaluate())
+        and installed.get(name) != pin.version
+    }
+    assert differ == {}, f"(locked, installed); reinstall with `make clean test`: {differ}"
