@@ -10,8 +10,8 @@
   first implementation looks like.
 
 The Faust baselines except ``floor-tuned`` run Faust's own consumer (with only the embedded
-broker's two fixes from ``streams.tansu``), Faust's settings and asyncio's event loop, not the
-worker's: they show what stock Faust does here.
+broker's two fixes from ``streams.engine.tansu``), Faust's settings and asyncio's event loop,
+not the worker's: they show what stock Faust does here.
 
 All read ``STREAMS_*`` like the worker; each prints ``ready`` once consuming and ``done <n>
 <unix time>`` when it has seen ``BENCH_EXPECT`` events.
@@ -31,12 +31,12 @@ import orjson
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from streams.app import StreamsApp, changes_schema, faust_settings
+from streams.engine.app import StreamsApp, changes_schema, faust_settings
+from streams.engine.consumer import GaplessConsumer
+from streams.engine.runner import use_event_loop
+from streams.engine.tansu import TansuConsumerThread
 from streams.kafka_io import bootstrap_of
 from streams.settings import Settings
-from streams.tansu import TansuConsumerThread
-from streams.transport import GaplessConsumer
-from streams.worker import use_event_loop
 
 
 class StockConsumer(faust_aiokafka.Consumer):
@@ -54,7 +54,7 @@ class StockTransport(faust_aiokafka.Transport):
 
 TRANSPORTS.aliases.setdefault("stocktansu", f"{__name__}:StockTransport")
 
-#: The worker's Faust settings that change how fast Faust itself reads (streams.app).
+#: The worker's Faust settings that change how fast Faust itself reads (streams.engine.app).
 WORKER_TUNINGS = ("Table", "Monitor", "broker_max_poll_records")
 
 

@@ -275,7 +275,7 @@ async def _settled(bootstrap: str, topic: str, expect: int) -> None:
     Reading outcomes while the run goes on cost the harness ~4.5 CPU s per 200k events on the
     two cores the worker shares, which the consume-only floor (nothing to read back) never paid.
     End offsets are cheap to ask for. The embedded broker lists the last batch's base offset + 1
-    (``streams.tansu``), so the last batch never shows: offsets standing still for
+    (``streams.engine.tansu``), so the last batch never shows: offsets standing still for
     ``SETTLE_STILL_S`` end the wait too, and reading then goes on until every outcome is in.
     The measured end is the outcome records' own timestamps, so waiting does not change it.
     """

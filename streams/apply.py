@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streams.core.coalesce import PlannedRequest
 from streams.core.records import Change
 from streams.core.retry import RetryPolicy
-from streams.core.window import PlannedRequest
-from streams.limiter import RateLimiter
+from streams.request_budget import RateLimiter
 from streams.sdk.types import RequestResult
 
 

@@ -11,20 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-import faust
 import orjson
-from faust.sensors import Monitor
-from faust.sensors.prometheus import PrometheusMonitor, setup_prometheus_sensors
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from streams.app import NoPerEventStats
 from streams.pipeline import WindowStats
 
 _SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -143,95 +138,6 @@ class Readiness:
             answer = f"IM endpoint {parts.hostname}:{port} unreachable ({type(exc).__name__})"
         self._checked = (time.monotonic(), answer)
         return answer
-
-
-class LeanPrometheusMonitor(NoPerEventStats, PrometheusMonitor):
-    """Faust's Prometheus sensor without per-message work: rebalances, commits, sends, table
-    operations and partition end offsets are still exported as ``faust_*``.
-
-    Table operations are counted in plain integers and added to Faust's labelled counter by
-    :meth:`flush_table_ops`, which the worker calls after every window: the window reads and
-    writes the table for every conversation, and with a locked ``Counter.inc`` per operation
-    the table's sensor calls were 2.2 % of the worker's samples (0.3 % now; bench/PROFILE.md).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._table_ops: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self._table_op_series: dict[tuple[str, str], Any] = {}
-
-    def flush_table_ops(self) -> None:
-        """Add the table operations counted since the last flush to the exported counter."""
-        for key, count in self._table_ops.items():
-            series = self._table_op_series.get(key)
-            if series is None:
-                table, operation = key
-                series = self._table_op_series[key] = self._metrics.table_operations.labels(
-                    table=f"table.{table}", operation=operation
-                )
-            series.inc(count)
-        self._table_ops.clear()
-
-    def on_table_get(self, table: Any, key: Any) -> None:
-        """Counted as Faust's sensor does."""
-        Monitor.on_table_get(self, table, key)
-        self._table_ops[table.name, self.KEYS_RETRIEVED] += 1
-
-    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
-        """Counted as Faust's sensor does."""
-        Monitor.on_table_set(self, table, key, value)
-        self._table_ops[table.name, self.KEYS_UPDATED] += 1
-
-    def on_table_del(self, table: Any, key: Any) -> None:
-        """Counted as Faust's sensor does."""
-        Monitor.on_table_del(self, table, key)
-        self._table_ops[table.name, self.KEYS_DELETED] += 1
-
-
-#: Faust's settings for its own views, all unauthenticated: ``/table`` (table data),
-#: ``/router`` (which worker owns which key: the cluster's topology), ``/graph``, the
-#: statistics at ``/`` and ``/assignment/``, ``/performance``.
-FAUST_VIEW_SETTINGS: Final = (
-    "web_tables_enabled",
-    "web_router_enabled",
-    "web_graph_enabled",
-    "web_stats_enabled",
-    "web_metrics_enabled",
-)
-_FAUST_VIEWS: Final = "faust.web.apps."
-
-
-def serve_only_our_pages(app: faust.App) -> None:
-    """Turn off every view Faust serves by itself (before its web server starts)."""
-    for setting in FAUST_VIEW_SETTINGS:
-        setattr(app.conf, setting, False)
-    # Private API, one line: the index Faust serves at "/" when the statistics are off has no
-    # setting. Dropped from the blueprints its web server applies when it starts, with any view
-    # a setting missed (a later Faust's, or all of them if app.web was built before this).
-    blueprints = app.web.blueprints
-    blueprints._enabled = [
-        (prefix, bp) for prefix, bp in blueprints._enabled if not str(bp).startswith(_FAUST_VIEWS)
-    ]
-
-
-def install_pages(app: faust.App, metrics: Metrics, readiness: Readiness) -> None:
-    """``/metrics`` (Faust's sensor and ours), ``/healthz`` and ``/readyz`` on the web port,
-    and nothing else."""
-    serve_only_our_pages(app)
-    setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="faust")
-    # The same series, minus Faust's per-message ones (streams_events_consumed_total counts).
-    app.monitor = LeanPrometheusMonitor(metrics=cast(Any, app.monitor)._metrics)
-
-    @app.page("/healthz")
-    async def healthz(view: Any, request: Any) -> Any:
-        # Answering at all proves the event loop turns.
-        return view.json({"status": "ok"})
-
-    @app.page("/readyz")
-    async def readyz(view: Any, request: Any) -> Any:
-        problems = await readiness.problems()
-        body = {"status": "ready" if not problems else "not ready", "problems": problems}
-        return view.json(body, status=200 if not problems else 503)
 
 
 class JsonFormatter(logging.Formatter):

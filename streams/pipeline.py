@@ -6,23 +6,23 @@ it produced has been delivered. Any failure there escapes the agent, and the cra
 stops the worker, so a restart redelivers from the last commit instead of skipping a gap; the
 replayed events may get a second outcome, as the contract allows. So may the events of a
 partition revoked mid-window: they are left unacked for the new owner. The steps of that
-protocol, in order, are :mod:`streams.checkpoint`.
+protocol, in order, are :mod:`streams.engine.checkpoint`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import orjson
 
 from schemas import OutcomeReason
 from streams.apply import Applied, Applier, ApplyReport
-from streams.checkpoint import Checkpoint, ack
 from streams.core import origin, outcomes
+from streams.core.coalesce import group_by_conversation, plan, resolve
 from streams.core.dead_letters import dead_letter
 from streams.core.decode import decode
 from streams.core.records import (
@@ -34,11 +34,9 @@ from streams.core.records import (
     Position,
     Rejection,
 )
-from streams.core.window import group_by_conversation, plan, resolve
+from streams.engine.checkpoint import Checkpoint
+from streams.engine.sink import BatchSink, Trickle
 from streams.settings import OnRetryExhausted, Settings
-from streams.sink import BatchSink, Trickle
-from streams.transport import GaplessConsumer
-from streams.windows import windows
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +69,7 @@ class WindowStats:
     forwards: int = 0
     #: Records whose origin headers were malformed or not signed by a worker (ignored).
     forged_origins: int = 0
-    #: Records the worker failed on alone, rejected ``internal_error`` (:mod:`streams.guard`).
+    #: Records the worker failed on alone, rejected ``internal_error`` (streams.engine.guard).
     quarantined: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     sdk: ApplyReport = field(default_factory=ApplyReport)
@@ -137,9 +135,10 @@ class WindowProcessor:
     async def process(self, events: Sequence[Event]) -> tuple[list[Event], WindowStats]:
         """Run the window; return the events that may now be acked, and its stats.
 
-        Outcomes go out as they become final (:class:`~streams.sink.Trickle`): the decided ones
-        before the first SDK request, the others as their request ends. Requests start oldest
-        event first, so the events that waited longest for their window get answers first.
+        Outcomes go out as they become final (:class:`~streams.engine.sink.Trickle`): the
+        decided ones before the first SDK request, the others as their request ends. Requests
+        start oldest event first, so the events that waited longest for their window get
+        answers first.
         """
         now = self._clock()
         stamp = now.isoformat()
@@ -245,7 +244,7 @@ class WindowProcessor:
     ) -> WindowStats:
         """Reject ``event``, which failed alone, as ``internal_error``; await its records.
 
-        Called by :class:`streams.guard.CrashGuard` for a record that crashed the worker's
+        Called by :class:`streams.engine.guard.CrashGuard` for a record that crashed the worker's
         windows again and again and failed once more when processed alone. Its outcome names
         what the record parsed to (if it parses) and the exception type (not its message,
         which may quote anything); the record itself goes to the dead letters, cut to
@@ -348,35 +347,3 @@ def _ready(record: dict[str, Any], stats: WindowStats) -> tuple[bytes | None, by
     stats.statuses[record["status"]] = stats.statuses.get(record["status"], 0) + 1
     user = record["user_id"]
     return (None if user is None else str(user).encode()), orjson.dumps(record)
-
-
-def owned_partitions(app: Any, topic: str) -> set[int]:
-    """Partitions of ``topic`` this worker is currently assigned."""
-    return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
-
-
-def make_agent(
-    app: Any,
-    topics: Any,
-    run_window: Callable[[list[Event]], Awaitable[list[tuple[list[Event], WindowStats]]]],
-    settings: Settings,
-    on_window: Callable[[WindowStats], None],
-) -> Any:
-    """Register the agent: concurrency 1 (Faust can commit past unprocessed events above 1).
-
-    ``run_window`` is the crash guard's (``streams.guard``): a window may run as several.
-    """
-
-    async def apply_changes(stream: Any) -> None:
-        # Outcomes go out through the producer directly (streams.sink): declare the topics
-        # Faust would otherwise create on first send.
-        await topics.outcomes.maybe_declare()
-        await topics.dead_letters.maybe_declare()
-        within = settings.window_ms / 1000
-        consumer = cast(GaplessConsumer, app.consumer)
-        async for events in windows(stream, settings.max_batch, within):
-            for ackable, stats in await run_window(events):
-                await ack(stream, consumer, ackable)
-                on_window(stats)
-
-    return app.agent(topics.changes, name="apply-changes", concurrency=1)(apply_changes)

@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
-import sys
-import weakref
+from functools import partial
 from typing import Any, cast
 
-import faust
-from faust.streams import _current_event  # private, but Faust routes table keys by it
-
-from streams.app import create_app, create_crash_table
 from streams.apply import Applier
 from streams.core.origin import derive_key
 from streams.core.retry import RetryPolicy
+from streams.engine import internals, runner
+from streams.engine.agent import make_agent, owned_partitions
+from streams.engine.app import create_app, create_crash_table
+from streams.engine.consumer import GaplessConsumer
+from streams.engine.guard import CrashGuard
+from streams.engine.monitor import LeanPrometheusMonitor, install_pages
+from streams.engine.sink import BatchSink
 from streams.errors import ConfigError
-from streams.guard import CrashGuard
-from streams.limiter import RateLimiter, budget_share
-from streams.observability import (
-    LeanPrometheusMonitor,
-    Metrics,
-    Readiness,
-    install_pages,
-    logging_config,
-)
-from streams.pipeline import WindowProcessor, WindowStats, make_agent, owned_partitions
+from streams.observability import Metrics, Readiness, logging_config
+from streams.pipeline import WindowProcessor, WindowStats
+from streams.request_budget import RateLimiter, budget_share
 from streams.sdk.client import TencentIMClient
 from streams.sdk.config import IMSettings
-from streams.settings import EventLoop, Settings
-from streams.sink import BatchSink
-from streams.transport import GaplessConsumer
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +45,7 @@ class Worker:
                 "back to an emulator on its own"
             )
         self.settings = settings
-        use_event_loop(settings.event_loop)
+        runner.use_event_loop(settings.event_loop)
         self.app, self.topics, self.table = create_app(settings)
         self.client = TencentIMClient(im)
         self.limiter = RateLimiter(budget_share(settings.rate_limit, 0, 0))
@@ -75,12 +67,10 @@ class Worker:
             self.table,
             applier,
             # The app's own aiokafka producer (Faust exposes no batch API of its own).
-            BatchSink(
-                lambda: cast(Any, self.app.producer)._ensure_producer(), settings.outcomes_topic
-            ),
+            BatchSink(partial(internals.aiokafka_producer, self.app), settings.outcomes_topic),
             owns=self._owns,
             partitions=self._partition_count,
-            set_current_event=_set_current_event,
+            set_current_event=internals.set_current_event,
             origin_key=derive_key(
                 (settings.origin_signing_key or im.secret_key).get_secret_value().encode()
             ),
@@ -89,7 +79,7 @@ class Worker:
             self.processor,
             create_crash_table(self.app, settings),
             threshold=settings.quarantine_after_crashes,
-            set_current_event=_set_current_event,
+            set_current_event=internals.set_current_event,
             owns=self._owns,
         )
         self.metrics = Metrics()
@@ -158,35 +148,8 @@ class Worker:
         # collector's sight, a full collection walks the pipeline's objects only.
         gc.collect()
         gc.freeze()
-        worker = faust.Worker(
+        return runner.run(
             self.app,
             loglevel=self.settings.log_level,
             logging_config=logging_config(self.settings.log_level, self.settings.log_format),
-            quiet=True,
         )
-        try:
-            worker.execute_from_commandline()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:  # pragma: no cover - execute_from_commandline always exits
-            code = 0
-        crashed = self.app._crash_reason
-        if crashed is not None:
-            print(f"worker stopped: {type(crashed).__name__}: {crashed}", file=sys.stderr)
-            return code or 1
-        return code
-
-
-def use_event_loop(choice: EventLoop) -> None:
-    """Select the loop before anything creates one: Faust binds the app, and Mode's consumer
-    thread its own loop, to whatever the policy makes then."""
-    if choice is EventLoop.UVLOOP:
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def _set_current_event(event: Any) -> None:
-    """Make ``event`` current so table writes go to its partition (faust-streaming #497)."""
-
-    _current_event.set(weakref.ref(event))

@@ -1,7 +1,7 @@
 """Commit bookkeeping of one input partition: how far the commit may advance, and when a hole
 that nothing will fill blocks it.
 
-Pure, so the rules are tested on plain lists; :mod:`streams.transport` applies them to Faust's
+Pure, so the rules are tested on plain lists; :mod:`streams.engine.consumer` applies them to Faust's
 consumer. ``start`` is the next offset to commit from (the committed offset, or the partition's
 earliest offset when the group never committed there); ``acked`` holds the offsets the agent
 acked after processing them, not yet committed.

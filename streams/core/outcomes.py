@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import OutcomeReason, OutcomeStatus
+from streams.core.coalesce import Decision
 from streams.core.records import Change, Position, Rejection
-from streams.core.window import Decision
 
 
 def outcome(

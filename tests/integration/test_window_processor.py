@@ -17,8 +17,8 @@ from aiokafka.errors import KafkaTimeoutError
 from streams.apply import Applier
 from streams.core.partitioning import partition_for
 from streams.core.retry import RetryPolicy
-from streams.limiter import RateLimiter
 from streams.pipeline import WindowProcessor
+from streams.request_budget import RateLimiter
 from streams.sdk import IMSettings, TencentIMClient
 from streams.settings import Settings
 from tests.fixtures.emulator import ADMIN, SDKAPPID, SECRET_KEY

@@ -3,7 +3,7 @@
 Test code only (run as ``python -m tests.reliability.failing_worker worker``): the production
 worker has no switch for this. The failure is raised where a real bug would surface, after
 decoding (which contains its own failures per record) and before any SDK call, so only the
-crash guard (``streams.guard``) can keep it from stopping the partition for good.
+crash guard (``streams.engine.guard``) can keep it from stopping the partition for good.
 """
 
 from __future__ import annotations

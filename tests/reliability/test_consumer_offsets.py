@@ -21,15 +21,15 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 from mode.utils.futures import maybe_async
 
-from streams.app import create_app
-from streams.settings import Settings
-from streams.transport import (
+from streams.engine.app import create_app
+from streams.engine.consumer import (
     BUFFERED_POLL_S,
     HOLE_REFETCH_S,
     HOLE_REFETCHES,
     ROOM_POLL_S,
     GaplessConsumer,
 )
+from streams.settings import Settings
 
 
 @pytest.fixture(params=[True, False], ids=["tansu", "kafka"])

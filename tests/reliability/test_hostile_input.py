@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 
 from schemas import Outcome, OutcomeReason, OutcomeStatus
 from streams.core import outcomes
+from streams.core.coalesce import group_by_conversation, plan, resolve
 from streams.core.dead_letters import SOURCE_HEADERS as DLQ_HEADERS
 from streams.core.decode import decode
 from streams.core.records import Change, Envelope, Forward, LastApplied, Position, Rejection
-from streams.core.window import group_by_conversation, plan, resolve
 from streams.kafka_io import produce
 from tests.fixtures.pipeline import PARTITIONS
 from tests.reliability.conftest import HYPOTHESIS, MakePipeline

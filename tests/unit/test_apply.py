@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import pytest
 
 from streams.apply import Applied, Applier
+from streams.core.coalesce import plan
 from streams.core.records import Change
 from streams.core.retry import RetryPolicy
-from streams.core.window import plan
-from streams.limiter import RateLimiter
+from streams.request_budget import RateLimiter
 from streams.sdk import codes
 from streams.sdk.types import ItemResult, RequestResult
 from tests.unit.core_helpers import change, home

@@ -16,10 +16,10 @@ import pytest
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
-from streams.app import create_app
+from streams.engine.app import create_app
+from streams.engine.consumer import UnthreadedProducerBuffer
+from streams.engine.internals import set_current_event
 from streams.settings import Settings
-from streams.transport import UnthreadedProducerBuffer
-from streams.worker import _set_current_event
 
 
 @pytest.fixture(params=[True, False], ids=["tansu", "kafka"])
@@ -54,7 +54,7 @@ def test_table_writes_queue_the_records_faust_would_send(app: Any, key: str, val
     monitor = faust_app.monitor
     faust_app.sensors.add(monitor)  # as the app does when it starts
     current = _Event(2, topics.changes.get_topic_name())  # held: the table keeps a weakref
-    _set_current_event(current)
+    set_current_event(current)
     table[key] = value
     changelog = table.changelog_topic
     faust_key, _ = changelog.prepare_key(key, table.key_serializer)

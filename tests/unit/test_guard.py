@@ -17,7 +17,7 @@ from aiokafka.errors import (
 from faust.exceptions import ProducerSendError
 
 from streams.core.dead_letters import MIN_MAX_BYTES
-from streams.guard import CrashGuard, is_infrastructure
+from streams.engine.guard import CrashGuard, is_infrastructure
 from streams.pipeline import RetriesExhaustedError, WindowStats
 
 

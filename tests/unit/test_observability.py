@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry
 
 from streams.apply import ApplyReport
 from streams.broker import free_port
-from streams.observability import JsonFormatter, LeanPrometheusMonitor, Metrics, Readiness
+from streams.engine.monitor import LeanPrometheusMonitor
+from streams.observability import JsonFormatter, Metrics, Readiness
 from streams.pipeline import WindowStats
 
 

@@ -3,11 +3,11 @@
 import pytest
 
 from schemas import Outcome, OutcomeReason, OutcomeStatus
+from streams.core.coalesce import Decision
 from streams.core.outcomes import for_decision, for_rejection, for_result
-from streams.core.ratelimit import PENALTY_PAUSE_S, TokenBucket
 from streams.core.records import Rejection
 from streams.core.retry import RetryPolicy
-from streams.core.window import Decision
+from streams.core.token_bucket import PENALTY_PAUSE_S, TokenBucket
 from tests.unit.core_helpers import change, envelope
 
 AT = "2026-11-25T12:00:00+00:00"

@@ -111,7 +111,7 @@ def test_worker_app_and_consumer_thread_run_on_the_chosen_loop(
 
 
 def test_faust_settings_for_production_and_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams.app import faust_settings
+    from streams.engine.app import faust_settings
 
     monkeypatch.setenv("STREAMS_GROUP_INSTANCE_ID", "streams-0")
     prod = faust_settings(load_settings(Settings))

@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from streams.sink import Trickle
+from streams.engine.sink import Trickle
 
 
 class CountingSink:

@@ -1,8 +1,8 @@
 """Window resolution and planning with exact expected decisions."""
 
 from schemas import OutcomeStatus
+from streams.core.coalesce import group_by_conversation, plan, resolve
 from streams.core.records import NOTHING_APPLIED, LastApplied
-from streams.core.window import group_by_conversation, plan, resolve
 from tests.unit.core_helpers import change
 
 S = OutcomeStatus

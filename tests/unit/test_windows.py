@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from streams.windows import windows
+from streams.engine.windows import windows
 
 
 class FakeStream:
-    """What :func:`streams.windows.windows` uses of a Faust stream, and nothing else."""
+    """What :func:`streams.engine.windows.windows` uses of a Faust stream, and nothing else."""
 
     def __init__(self) -> None:
         self.current_event: Any = None

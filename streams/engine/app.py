@@ -6,26 +6,21 @@ table; :mod:`streams.pipeline` does the window's work through :mod:`streams.core
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-from collections.abc import MutableMapping
 from dataclasses import dataclass
-from functools import cached_property, partial
-from time import monotonic
-from types import SimpleNamespace
+from functools import cached_property
 from typing import Any, cast
 
 import faust
 import orjson
-from faust.sensors import Monitor
 from faust.serializers import codecs
-from faust.types import TP
 from mode.supervisors import CrashingSupervisor
 
-import streams.tansu  # noqa: F401 - registers the tansu:// transport
-from streams import transport
+import streams.engine.tansu  # noqa: F401 - registers the tansu:// transport
+from streams.engine import consumer
+from streams.engine.monitor import LeanMonitor
+from streams.engine.table import TrackedTable
 from streams.settings import SecurityProtocol, Settings
-from streams.sink import BatchSink
 
 
 class OrjsonCodec(codecs.Codec):
@@ -81,115 +76,6 @@ class RawSchema(faust.Schema[bytes, bytes]):
 def changes_schema() -> RawSchema:
     """The changes topic's schema: raw bytes both ways."""
     return RawSchema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-
-
-class NoPerEventStats:
-    """Sensor hooks Faust calls for every message and stream event, reduced to what is read.
-
-    Faust's monitor counts and times every message and event (for its ``/stats`` pages and
-    its Prometheus sensor's per-message series); those calls were ~2 % of the worker's samples
-    with the plain monitor, more with the Prometheus one. The pipeline counts events itself,
-    per window (``streams.observability``). Kept: the stream's inbound time, which Faust's
-    slow-processing warnings read. Mixed into a monitor class, before it.
-    """
-
-    stream_inbound_time: dict[Any, float]
-    tp_end_offsets: MutableMapping[TP, int]
-
-    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
-        """Not counted."""
-
-    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
-        """Only when the partition's stream last took an event."""
-        self.stream_inbound_time[tp] = monotonic()
-
-    def on_stream_event_out(
-        self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None
-    ) -> None:
-        """Not timed."""
-
-    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
-        """Not timed."""
-
-    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
-        """Only when the high watermark moved: Faust reports it again for every message."""
-        if self.tp_end_offsets.get(tp) != offset:
-            super().track_tp_end_offset(tp, offset)  # type: ignore[misc]
-
-
-class LeanMonitor(NoPerEventStats, Monitor):
-    """The worker's monitor when no web port serves metrics."""
-
-
-class TrackedTable(faust.Table[str, list[Any]]):
-    """A Table whose changelog records the window sends itself, one batch per partition.
-
-    Faust sends each changelog record through its per-record producer path and drops the
-    future. The window must await them before acking its input (an offset must never be
-    committed ahead of the table state it produced), and that path cost ~13 % of the worker's
-    samples once every winner got two records (pending, then applied). The table's store and
-    its changelog format are Faust's; only the sending is batched (``streams.sink``).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._unsent: list[tuple[int, bytes | None, bytes]] = []
-        self._sink: BatchSink | None = None
-
-    def on_key_set(self, key: Any, value: Any) -> None:
-        """``table[key] = value``: queue its changelog record, routed like Faust routes it.
-
-        Faust's goes through :meth:`send_changelog` and its serializer registry, then does
-        TTL bookkeeping meant for windowed tables; per winner that was ~2 % of the worker's
-        samples. Keys and values are JSON by the table's schema (``streams.app.create_app``),
-        so they are dumped with orjson directly; a test holds the bytes to Faust's own.
-        """
-        self._queue(self.partition_for_key(key), orjson.dumps(key), orjson.dumps(value))
-        self._sensor_on_set(self, key, value)
-
-    def send_changelog(
-        self,
-        partition: int | None,
-        key: Any,
-        value: Any,
-        key_serializer: Any = None,
-        value_serializer: Any = None,
-    ) -> Any:
-        """Serialize and queue the record (any other write than a set, e.g. a delete)."""
-        topic = self.changelog_topic
-        key_bytes, _ = topic.prepare_key(key, key_serializer or self.key_serializer)
-        value_bytes, _ = topic.prepare_value(value, value_serializer or self.value_serializer)
-        self._queue(partition, key_bytes, value_bytes)
-        # Table.on_key_del reads the record's partition from what this returns.
-        return SimpleNamespace(message=SimpleNamespace(partition=partition))
-
-    def _queue(self, partition: int | None, key: bytes | None, value: bytes) -> None:
-        """Hold a changelog record for :meth:`flush_changelog`."""
-        if partition is None:
-            raise RuntimeError("a table write outside a window: its changelog partition is unknown")
-        self._unsent.append((partition, key, value))
-
-    async def flush_changelog(self) -> list[asyncio.Future[Any]]:
-        """Send the records queued since the last flush; return their delivery futures."""
-        unsent, self._unsent = self._unsent, []
-        if not unsent:
-            return []
-        if self._sink is None:
-            producer = cast(Any, self.app.producer)
-            topic = self.changelog_topic.get_topic_name()
-            self._sink = BatchSink(lambda: producer._ensure_producer(), topic)
-        futures = []
-        for future, count in await self._sink.send_routed(unsent):
-            future.add_done_callback(partial(self._on_batch_sent, count))
-            futures.append(future)
-        return futures
-
-    def _on_batch_sent(self, count: int, future: asyncio.Future[Any]) -> None:
-        """What Faust does per record: remember the store's last persisted changelog offset."""
-        if future.cancelled() or future.exception() is not None:
-            return  # the window awaiting this future fails and stops the worker
-        sent = future.result()
-        self.data.set_persisted_offset(sent.topic_partition, sent.offset + count - 1)
 
 
 def _broker_credentials(settings: Settings) -> Any:
@@ -251,9 +137,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     }
     if settings.group_instance_id:
         conf["consumer_group_instance_id"] = settings.group_instance_id
-    # Our transports (registered by importing streams.tansu / streams.transport) never count
+    # Our transports (registered by importing streams.engine.tansu and .consumer) never count
     # skipped offsets as acked; the Tansu one also fixes fetch waits and end offsets.
-    scheme = "tansu://" if settings.embedded_broker else f"{transport.SCHEME}://"
+    scheme = "tansu://" if settings.embedded_broker else f"{consumer.SCHEME}://"
     conf["broker"] = settings.broker.replace("kafka://", scheme)
     if settings.embedded_broker:
         conf.update(EMBEDDED_OVERRIDES)
@@ -304,7 +190,7 @@ _JSON_TABLE_SCHEMA: faust.Schema[str, Any] = faust.Schema(
 
 
 def create_crash_table(app: faust.App, settings: Settings) -> TrackedTable:
-    """The crash guard's table (``streams.guard``): crashed offset ranges per partition.
+    """The crash guard's table (``streams.engine.guard``): crashed offset ranges per partition.
 
     In memory whatever ``STREAMS_TABLE_STORE`` says: it holds at most one small entry per
     partition, is read on every window (a dict lookup), and is rebuilt from its changelog by

@@ -43,11 +43,12 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP, Message
 from faust.types.tuples import ack_lock
-from mode import Service, ServiceT
+from mode import ServiceT
 
 from streams.core import offsets
+from streams.engine import internals
 
-#: URL scheme of this transport (``streams.app`` rewrites ``kafka://`` to it).
+#: URL scheme of this transport (``streams.engine.app`` rewrites ``kafka://`` to it).
 SCHEME = "streamskafka"
 
 #: A hole is fetched again at most this often (the refetch itself takes one fetch round trip).
@@ -134,7 +135,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         (bench/PROFILE.md).
         """
         consumer_stopped = self._stopped.is_set
-        fetcher_stopped = cast(Service, fetcher)._stopped.is_set
+        fetcher_stopped = internals.stopped(fetcher)
         stop_errors = cast(
             tuple[type[BaseException], ...],
             (*self.consumer_stopped_errors, asyncio.CancelledError),
@@ -169,8 +170,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         under a flood the agent's buffer is always full: every event took that path.
         """
         delivering: Message | None = None
-        # The conductor's streams per partition (Faust's private index, read only).
-        streams_of = cast(Any, self.app.topics)._tp_index.get
+        streams_of = internals.streams_of_partition(self.app)
 
         async def deliver_all() -> None:
             nonlocal delivering

@@ -9,13 +9,14 @@ counts. The steps, each one place in the code:
    its IM write then leaves a trace, so its successor never writes an older value after it.
 2. **Records** (:meth:`Checkpoint.track`, :attr:`Checkpoint.outcomes`): every outcome, dead
    letter and forward is queued as it becomes final; outcomes go out in batches meanwhile
-   (:class:`streams.sink.Trickle`), table writes of applied changes queue on the table.
+   (:class:`streams.engine.sink.Trickle`), table writes of applied changes queue on the table.
 3. **Delivery** (:meth:`Checkpoint.deliver`): what is still held is sent (outcomes, the table's
    changelog records) and every delivery future awaited. A failure raises out of the window,
    the worker stops, nothing is acked, and a restart redelivers from the last commit.
 4. **Ack** (:func:`ack`): only then are the window's events marked processed for the gapless
-   consumer (:mod:`streams.transport`: a commit never passes an unprocessed offset) and acked in
-   Faust. Events of a partition revoked mid-window are not acked: its new owner redelivers them.
+   consumer (:mod:`streams.engine.consumer`: a commit never passes an unprocessed offset) and
+   acked in Faust. Events of a partition revoked mid-window are not acked: its new owner
+   redelivers them.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from streams.sink import Trickle
+from streams.engine.sink import Trickle
 
 
 class Checkpoint:
     """Steps 1-3 for one window: the records it produced and their deliveries."""
 
     def __init__(self, table: Any, outcomes: Trickle) -> None:
-        #: The changelog-backed table (``streams.app.TrackedTable``): it queues its records.
+        #: The changelog-backed table (``streams.engine.app.TrackedTable``): it queues its records.
         self._table = table
         #: Step 2, outcomes: held and sent in batches as they become final.
         self.outcomes = outcomes

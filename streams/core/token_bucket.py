@@ -1,6 +1,6 @@
 """Token bucket (burst 1) for the app-wide IM request budget, with backoff on frequency limits.
 
-Pure: every method takes ``now``. The async wrapper in :mod:`streams.limiter` sleeps.
+Pure: every method takes ``now``. The async wrapper in :mod:`streams.request_budget` sleeps.
 """
 
 from __future__ import annotations

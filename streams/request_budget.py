@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from streams.core.ratelimit import TokenBucket
+from streams.core.token_bucket import TokenBucket
 
 #: Keep a little under the server's fixed 1-second buckets: evenly spaced requests can land
 #: rate + 1 in one bucket when the phase lines up with its boundary.

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from streams.core.buffer import WindowBuffer
+from streams.engine import internals
 
 
 async def windows(
@@ -62,7 +63,7 @@ async def windows(
     enable_acks = stream.enable_acks
     stream.enable_acks = False
     stream.add_processor(add_to_buffer)
-    stream._enable_passive(aiter(stream.channel))  # as noack_take does: Faust's private API
+    internals.enable_passive(stream, aiter(stream.channel))
     try:
         while not stream.should_stop:
             if failed:
@@ -77,4 +78,4 @@ async def windows(
             await stream.wait_for_stopped(wake, timeout=wait)
     finally:
         stream.enable_acks = enable_acks
-        stream._processors.remove(add_to_buffer)
+        internals.remove_processor(stream, add_to_buffer)

@@ -24,8 +24,9 @@ from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from streams import transport
-from streams.transport import GaplessConsumer
+from streams.engine import internals
+from streams.engine.consumer import GaplessConsumer
+from streams.engine.consumer import Transport as GaplessTransport
 
 FETCH_MAX_WAIT_MS = 25
 
@@ -71,7 +72,7 @@ class TansuConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # Read by AIOKafkaConsumer.start() when it builds its Fetcher (aiokafka 0.14).
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        internals.set_fetch_max_wait(consumer, FETCH_MAX_WAIT_MS)
         return consumer
 
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
@@ -88,7 +89,7 @@ class TansuConsumer(GaplessConsumer):
         return TansuConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class Transport(transport.Transport):
+class Transport(GaplessTransport):
     """Selected by ``broker="tansu://127.0.0.1:PORT"``: the worker's transport, this consumer."""
 
     Consumer = TansuConsumer
