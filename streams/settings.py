@@ -54,39 +54,117 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="STREAMS_", frozen=True, extra="ignore")
 
-    app_id: str = Field(default="conversation-custom-data", min_length=1, max_length=200)
-    broker: str = Field(default="kafka://localhost:9092", min_length=1)
-    broker_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
-    broker_sasl_mechanism: str | None = Field(
-        default=None, pattern=r"^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$"
+    app_id: str = Field(
+        default="conversation-custom-data",
+        min_length=1,
+        max_length=200,
+        description="Consumer group and prefix of the internal topics (table changelogs).",
     )
-    broker_sasl_username: str | None = None
-    broker_sasl_password: SecretStr | None = None
-    broker_ca_file: Path | None = None
-    #: Static group membership (e.g. the pod name): a restarted pod rejoins without a rebalance.
-    group_instance_id: str | None = Field(default=None, min_length=1, max_length=249)
-    embedded_broker: bool = False
-    broker_session_timeout_s: float = Field(default=30.0, gt=0)
-    broker_rebalance_timeout_s: float = Field(default=60.0, gt=0)
-    broker_heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    broker: str = Field(
+        default="kafka://localhost:9092",
+        min_length=1,
+        description="Bootstrap servers, `kafka://host:port`, several separated by `;`.",
+    )
+    broker_security_protocol: SecurityProtocol = Field(
+        default=SecurityProtocol.PLAINTEXT,
+        description="`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`, as in the Java client.",
+    )
+    broker_sasl_mechanism: str | None = Field(
+        default=None,
+        pattern=r"^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$",
+        description="`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (SASL protocols only).",
+    )
+    broker_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    broker_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (secret: never logged)."
+    )
+    broker_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle for the brokers' TLS certificates (system CAs if unset).",
+    )
+    group_instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=249,
+        description=(
+            "Static group membership (e.g. the pod name): a restarted pod rejoins without a "
+            "rebalance."
+        ),
+    )
+    embedded_broker: bool = Field(
+        default=False,
+        description=(
+            "Use the overrides measured for the embedded Tansu broker (set by `streams demo` "
+            "and the tests; never in production)."
+        ),
+    )
+    broker_session_timeout_s: float = Field(
+        default=30.0, gt=0, description="Consumer group session timeout."
+    )
+    broker_rebalance_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Rebalance timeout; must exceed the SDK retry deadline plus 5 s.",
+    )
+    broker_heartbeat_interval_s: float = Field(
+        default=3.0, gt=0, description="Consumer group heartbeat interval."
+    )
 
-    changes_topic: str = "conversation-custom-data-changes"
-    outcomes_topic: str = "conversation-custom-data-outcomes"
-    dead_letter_topic: str = "conversation-custom-data-dead-letters"
-    topic_partitions: int = Field(default=8, ge=1, le=10_000)
-    #: False where topics are managed outside the app (Strimzi KafkaTopic): Faust then never
-    #: tries to create them, which a Kafka user without create rights could not do anyway.
-    topic_allow_declare: bool = True
+    changes_topic: str = Field(
+        default="conversation-custom-data-changes", description="Input topic (key: user id)."
+    )
+    outcomes_topic: str = Field(
+        default="conversation-custom-data-outcomes", description="One outcome per input event."
+    )
+    dead_letter_topic: str = Field(
+        default="conversation-custom-data-dead-letters",
+        description="Unparseable, oversized and quarantined input, with source headers.",
+    )
+    topic_partitions: int = Field(
+        default=8,
+        ge=1,
+        le=10_000,
+        description=(
+            "Partitions of topics the worker creates; the changes topic's count is fixed for "
+            "the life of the table."
+        ),
+    )
+    topic_allow_declare: bool = Field(
+        default=True,
+        description=(
+            "False where topics are managed outside the app (Strimzi `KafkaTopic`): the worker "
+            "then never tries to create them."
+        ),
+    )
 
-    window_ms: int = Field(default=250, ge=1, le=60_000)
-    max_batch: int = Field(default=10_000, ge=1, le=100_000)
-    #: At most the producer's 4 MiB request limit less room for a key and headers: a misrouted
-    #: change is forwarded whole, and one too large to produce would fail on every restart.
-    max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=4 * 1024 * 1024 - 8 * 1024)
-    #: At most 7 days: a producer clock that far off is a bug, not skew, and a bound this
-    #: size keeps ``now + skew`` far inside datetime's range (3e11 s overflowed every decode).
-    max_clock_skew_s: float = Field(default=300.0, ge=0, le=7 * 24 * 3600)
-
+    window_ms: int = Field(
+        default=250,
+        ge=1,
+        le=60_000,
+        description="A window is processed this long after its first event arrived.",
+    )
+    max_batch: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description="A window is processed at once when it holds this many events.",
+    )
+    max_message_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        # The producer's 4 MiB request limit less room for a key and headers: a misrouted
+        # change is forwarded whole, and one too large to produce would fail on every restart.
+        le=4 * 1024 * 1024 - 8 * 1024,
+        description="Larger input is rejected `too_large` before it is parsed.",
+    )
+    max_clock_skew_s: float = Field(
+        default=300.0,
+        ge=0,
+        # A producer clock 7 days off is a bug, not skew, and the bound keeps `now + skew`
+        # inside datetime's range (3e11 s overflowed every decode).
+        le=7 * 24 * 3600,
+        description="An `occurred_at` further in the future is rejected `clock_skew`.",
+    )
     dead_letter_max_bytes: int = Field(
         default=1_000_000,
         ge=MIN_DEAD_LETTER_BYTES,
@@ -114,23 +192,65 @@ class Settings(BaseSettings):
         ),
     )
 
-    sdk: SdkBackend | None = None
-    rate_limit: float = Field(default=200.0, gt=0, le=100_000)
-    sdk_concurrency: int = Field(default=32, ge=1, le=256)
-    sdk_retry_deadline_s: float = Field(default=20.0, gt=0)
-    sdk_retry_base_s: float = Field(default=0.1, gt=0)
-    sdk_retry_cap_s: float = Field(default=5.0, gt=0)
-    on_retry_exhausted: OnRetryExhausted = OnRetryExhausted.FAIL
+    sdk: SdkBackend | None = Field(
+        default=None,
+        description=(
+            "Required: `tencent` (Tencent Cloud Chat or a separately started emulator at "
+            "STREAMS_IM_ENDPOINT). The worker never falls back to an emulator on its own."
+        ),
+    )
+    rate_limit: float = Field(
+        default=200.0,
+        gt=0,
+        le=100_000,
+        description="The app-wide IM request budget per second, shared by partition.",
+    )
+    sdk_concurrency: int = Field(
+        default=32, ge=1, le=256, description="IM requests in flight per worker."
+    )
+    sdk_retry_deadline_s: float = Field(
+        default=20.0, gt=0, description="Retryable IM errors are retried until this deadline."
+    )
+    sdk_retry_base_s: float = Field(
+        default=0.1, gt=0, description="First backoff (exponential, full jitter)."
+    )
+    sdk_retry_cap_s: float = Field(default=5.0, gt=0, description="Longest backoff.")
+    on_retry_exhausted: OnRetryExhausted = Field(
+        default=OnRetryExhausted.FAIL,
+        description=(
+            "`fail`: emit `failed` / `retries_exhausted` and go on; `stop`: exit non-zero, "
+            "nothing acked."
+        ),
+    )
 
-    web_port: int = Field(default=6066, ge=0, le=65_535)
-    web_host: str = "127.0.0.1"
-    data_dir: Path = Path("data")
-    table_store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://$")
-    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
-    log_format: str = Field(default="text", pattern=r"^(text|json)$")
-    #: uvloop (Faust's ``uvloop`` extra) took ~10 % less worker CPU per event under a flood
-    #: (bench/PROFILE.md); ``asyncio`` is the way back should a uvloop release misbehave.
-    event_loop: EventLoop = EventLoop.UVLOOP
+    web_port: int = Field(
+        default=6066,
+        ge=0,
+        le=65_535,
+        description="Port of /metrics, /healthz and /readyz; 0 turns them off.",
+    )
+    web_host: str = Field(
+        default="127.0.0.1", description="Address the web port binds (0.0.0.0 in a pod)."
+    )
+    data_dir: Path = Field(default=Path("data"), description="Table state (RocksDB).")
+    table_store: str = Field(
+        default="rocksdb://",
+        pattern=r"^(rocksdb|memory)://$",
+        description="`rocksdb://` (production) or `memory://` (rebuilt from the changelog).",
+    )
+    log_level: str = Field(
+        default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level."
+    )
+    log_format: str = Field(
+        default="text", pattern=r"^(text|json)$", description="`text` or `json` lines."
+    )
+    event_loop: EventLoop = Field(
+        default=EventLoop.UVLOOP,
+        description=(
+            "`uvloop` (~10 % less CPU per event, bench/PROFILE.md) or `asyncio`, the way back "
+            "should a uvloop release misbehave."
+        ),
+    )
 
     @model_validator(mode="after")
     def _window_fits_rebalance(self) -> Settings:

@@ -35,9 +35,18 @@ class IMSettings(BaseSettings):
     sdkappid: int = Field(gt=0, description="The app's SDKAppID.")
     admin: str = Field(min_length=1, max_length=128, description="App admin identifier.")
     secret_key: SecretStr = Field(min_length=1, description="The app's secret key (UserSig).")
-    timeout_s: float = Field(default=5.0, gt=SERVER_TIMEOUT_S, le=60)
-    usersig_ttl_s: int = Field(default=86_400, ge=600, le=180 * 86_400)
-    max_connections: int = Field(default=32, ge=1, le=1024)
+    timeout_s: float = Field(
+        default=5.0,
+        gt=SERVER_TIMEOUT_S,
+        le=60,
+        description="Client timeout per request; above the server's own 3 s.",
+    )
+    usersig_ttl_s: int = Field(
+        default=86_400, ge=600, le=180 * 86_400, description="Lifetime of each UserSig made."
+    )
+    max_connections: int = Field(
+        default=32, ge=1, le=1024, description="Kept-alive connections to the endpoint."
+    )
     allow_insecure: bool = Field(
         default=False, description="Allow plain http:// to a non-loopback endpoint."
     )
