@@ -6,7 +6,6 @@ the worker so a restart redelivers, is covered by test_retries_exhausted_fail_an
 a sink that records when each outcome was sent.
 """
 
-import asyncio
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,28 +20,8 @@ from streams.pipeline import WindowProcessor
 from streams.request_budget import RateLimiter
 from streams.sdk import IMSettings, TencentIMClient
 from streams.settings import Settings
+from tests.fakes import Table, UndeliverableSink, UndeliverableTopic, WriteCountingSink
 from tests.fixtures.emulator import ADMIN, SDKAPPID, SECRET_KEY
-
-
-class UndeliverableTopic:
-    """A topic whose records are accepted but never delivered."""
-
-    def send_soon(self, **_: Any) -> "asyncio.Future[Any]":
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.set_exception(KafkaTimeoutError("delivery timed out"))
-        return future
-
-
-class UndeliverableSink:
-    """The outcome sink of a broker that never confirms delivery."""
-
-    async def send(self, records: list[Any]) -> list["asyncio.Future[Any]"]:
-        return [UndeliverableTopic().send_soon() for _ in records]
-
-
-class Table(dict):  # type: ignore[type-arg]
-    async def flush_changelog(self) -> list[Any]:
-        return []
 
 
 def event(offset: int, doc: dict[str, Any]) -> Any:
@@ -84,22 +63,6 @@ async def test_undeliverable_outcomes_fail_the_window(emulator_factory: Any) -> 
     assert emulator.state("alice") == {"c2c_bob": "set"}, "the SDK call happened before"
 
 
-class RecordingSink:
-    """Delivers at once, noting each send's outcomes and how many IM writes preceded it."""
-
-    def __init__(self, emulator: Any) -> None:
-        self.emulator = emulator
-        self.sends: list[tuple[int, list[tuple[str, str]]]] = []
-
-    async def send(self, records: list[tuple[bytes | None, bytes]]) -> list["asyncio.Future[Any]"]:
-        outcomes = [orjson.loads(value) for _, value in records]
-        writes = len(self.emulator.writes())
-        self.sends.append((writes, [(o["event_id"], o["status"]) for o in outcomes]))
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return [done]
-
-
 async def test_outcomes_go_out_as_they_become_final_oldest_first(emulator_factory: Any) -> None:
     """Decided outcomes leave before any SDK write; requests run oldest event first.
 
@@ -108,7 +71,7 @@ async def test_outcomes_go_out_as_they_become_final_oldest_first(emulator_factor
     put each request's outcome in its own send (the interval is 25 ms).
     """
     emulator = emulator_factory(latency_ms=60)
-    sink = RecordingSink(emulator)
+    sink = WriteCountingSink(emulator)
     topics = SimpleNamespace(outcomes=None, dead_letters=None, changes=None)
     async with TencentIMClient(im_settings(emulator)) as client:
         applier = Applier(

@@ -1,11 +1,11 @@
 """Hostile input never crashes the pipeline and always gets exactly one outcome.
 
 In-process (hypothesis): arbitrary bytes, JSON of any shape, mutated changes, deep and huge JSON,
-invalid UTF-8 and the 256/257-byte boundary go through ``decode`` -> ``window`` -> ``outcomes``;
-every message must come out as exactly one outcome that validates against ``schemas.Outcome`` and
-serializes, without an exception. Then a seeded sample goes through the broker and a real
-worker: it must not crash, every message gets one outcome, and the unparseable ones (and the
-oversized) land in dead letters byte for byte with intact headers.
+invalid UTF-8, hostile headers and the 256/257-byte boundary go through the real window processor
+(replayed, and forwarded records fed back); every message must come out as exactly one outcome
+that validates against ``schemas.Outcome``, without an exception. Then a seeded sample goes
+through the broker and a real worker: it must not crash, every message gets one outcome, and the
+unparseable ones (and the oversized) land in dead letters byte for byte with intact headers.
 """
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import Outcome, OutcomeReason, OutcomeStatus
-from streams.core import outcomes
-from streams.core.coalesce import group_by_conversation, plan, resolve
+from streams.core import origin
 from streams.core.dead_letters import SOURCE_HEADERS as DLQ_HEADERS
 from streams.core.decode import decode
-from streams.core.records import Change, Envelope, Forward, LastApplied, Position, Rejection
+from streams.core.origin import derive_key
+from streams.core.records import Change, Envelope, Forward, Position, Rejection
 from streams.kafka_io import produce
+from streams.pipeline import WindowProcessor
+from streams.settings import Settings
+from tests.fakes import RecordingSink, ScriptedApplier, Table, message_event, recording_topics
 from tests.fixtures.pipeline import PARTITIONS
 from tests.reliability.conftest import HYPOTHESIS, MakePipeline
 from tests.reliability.helpers import read_topic
@@ -41,80 +44,71 @@ from tests.reliability.hostile import (
 
 TOPIC = "changes"
 SKEW = timedelta(seconds=300)
-DEAD_LETTER_REASONS = {OutcomeReason.UNPARSEABLE, OutcomeReason.TOO_LARGE}
+DEAD_LETTER_REASONS = {"unparseable", "too_large", "misrouted", "internal_error"}
+ORIGIN_KEY = derive_key(b"hostile-input")
+DEAD_LETTER_BYTES = Settings().dead_letter_max_bytes
 
 
 def classify(envelope: Envelope, now: datetime) -> Change | Rejection | Forward:
     return decode(envelope, now=now, max_skew=SKEW, max_bytes=MAX_BYTES)
 
 
-def run_core(
-    messages: list[tuple[bytes | None, bytes | None, int]], *, remember_every: int = 3
-) -> tuple[list[Envelope], list[dict[str, Any]], list[Rejection]]:
-    """One window through the pure core as the worker runs it; SDK results are simulated.
+Message = tuple[bytes | None, bytes | None, int, list[tuple[str, bytes | None]]]
 
-    A forwarded message is decoded again as its copy on the right partition (what the worker
-    does when the forward arrives). Every ``remember_every``-th change is pretended already
-    applied, so duplicates and stale changes occur too; some winners "fail".
+
+def run_windows(
+    messages: list[Message],
+) -> tuple[list[tuple[int, int]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The messages through the real window processor, in-process, as three windows.
+
+    The first window holds the messages; the second the same records again at new offsets
+    (replays: duplicates and stale changes); the third every record the first two forwarded,
+    on the partition they were forwarded to, with the signed origin headers the worker wrote.
+    SDK answers are scripted: every third request fails with a retryable code (50004).
+    Returns the published positions, the outcome documents and the dead letters.
     """
-    now = datetime.now(UTC)
-    stamp = now.isoformat()
-    envelopes = [
-        Envelope(key, value, Position(TOPIC, partition, offset), PARTITIONS)
-        for offset, (key, value, partition) in enumerate(messages)
-    ]
-    records: list[dict[str, Any]] = []
-    dead: list[Rejection] = []
-    changes: list[Change] = []
-    for envelope in envelopes:
-        item = classify(envelope, now)
-        if isinstance(item, Forward):
-            copy = Position(TOPIC, item.partition, 10**9 + envelope.position.offset)
-            forwarded = Envelope(
-                envelope.key, envelope.value, copy, PARTITIONS, origin=envelope.position
-            )
-            item = classify(forwarded, now)
-            assert not isinstance(item, Forward), "a forwarded copy is never forwarded again"
-        if isinstance(item, Change):
-            changes.append(item)
-        else:
-            records.append(outcomes.for_rejection(item, stamp))
-            if item.dead_letter:
-                dead.append(item)
-    last = {c.conversation: LastApplied.of(c) for c in changes[::remember_every]}
-    resolution = resolve(group_by_conversation(changes), last)
-    records += [outcomes.for_decision(d, stamp) for d in resolution.decided]
-    for index, request in enumerate(plan(resolution.winners)):
-        assert 1 <= len(request.changes) <= 100
-        assert {c.change.user_id for c in request.changes} == {request.user_id}
-        for change in request.changes:
-            code = 50004 if index % 3 == 0 else 0
-            records.append(
-                outcomes.for_result(
-                    change,
-                    stamp,
-                    code=code,
-                    info="" if code == 0 else "injected",
-                    request_id=str(index),
-                    attempts=1 + index % 4,
-                    reason=None if code == 0 else OutcomeReason.RETRIES_EXHAUSTED,
-                )
-            )
-    return envelopes, records, dead
+
+    async def main() -> tuple[list[tuple[int, int]], list[dict[str, Any]], list[dict[str, Any]]]:
+        topics, sink = recording_topics(), RecordingSink()
+        processor = WindowProcessor(
+            Settings(), topics, Table(), ScriptedApplier(lambda i: 50004 if i % 3 == 0 else 0),
+            sink, owns=lambda p: True, partitions=lambda: PARTITIONS,
+            set_current_event=lambda e: None, origin_key=ORIGIN_KEY,
+        )  # fmt: skip
+        count = len(messages)
+        first = [message_event(TOPIC, p, o, k, v, h) for o, (k, v, p, h) in enumerate(messages)]
+        again = [
+            message_event(TOPIC, p, count + o, k, v, h) for o, (k, v, p, h) in enumerate(messages)
+        ]
+        await processor.process(first)
+        await processor.process(again)
+        forwards = list(topics.changes.sent)
+        arrived = [
+            message_event(TOPIC, f["partition"], 10**9 + i, f["key"], f["value"], f["headers"])
+            for i, f in enumerate(forwards)
+        ]
+        await processor.process(arrived)
+        assert topics.changes.sent == forwards, "a forwarded record is never forwarded again"
+        positions = [(e.message.partition, e.message.offset) for e in first + again]
+        return positions, sink.outcomes, topics.dead_letters.sent
+
+    return asyncio.run(main())
 
 
 def check_one_outcome_each(
-    envelopes: list[Envelope], records: list[dict[str, Any]], dead: list[Rejection]
+    positions: list[tuple[int, int]], records: list[dict[str, Any]], dead: list[dict[str, Any]]
 ) -> None:
     per_position = Counter((r["source"]["partition"], r["source"]["offset"]) for r in records)
-    expected = Counter((e.position.partition, e.position.offset) for e in envelopes)
-    assert per_position == expected, "exactly one outcome per message"
+    assert per_position == Counter(positions), "exactly one outcome per message"
     for record in records:
         Outcome.model_validate(record)
-        orjson.dumps(record)  # what the worker sends; a lone surrogate would raise here
-    for rejection in dead:
-        assert rejection.reason in DEAD_LETTER_REASONS
-        rejection.info.encode()  # the dead letter's `error` header
+    reasons = {(r["source"]["partition"], r["source"]["offset"]): r["reason"] for r in records}
+    for letter in dead:
+        headers = dict(letter["headers"])
+        source = (int(headers["source-partition"]), int(headers["source-offset"]))
+        assert reasons[source] in DEAD_LETTER_REASONS, (source, reasons[source])
+        size = len(letter["key"] or b"") + len(letter["value"] or b"")
+        assert size + sum(len(n) + len(v) for n, v in letter["headers"]) <= DEAD_LETTER_BYTES
 
 
 @settings(parent=HYPOTHESIS)
@@ -124,16 +118,20 @@ def check_one_outcome_each(
             st.none() | st.binary(max_size=16) | st.sampled_from([b"alice", b"bob", "é".encode()]),
             hostile_messages,
             st.integers(0, PARTITIONS - 1),
+            # Headers as received: origin ones forged, null, repeated or not UTF-8.
+            st.lists(
+                st.tuples(st.sampled_from([*origin.NAMES, "x"]), st.none() | st.binary(max_size=8)),
+                max_size=4,
+            ),
         ),
         min_size=1,
         max_size=12,
     )
 )
-def test_core_gives_exactly_one_valid_outcome_per_hostile_message(
-    messages: list[tuple[bytes | None, bytes | None, int]],
+def test_the_window_gives_exactly_one_valid_outcome_per_hostile_message(
+    messages: list[Message],
 ) -> None:
-    envelopes, records, dead = run_core(messages)
-    check_one_outcome_each(envelopes, records, dead)
+    check_one_outcome_each(*run_windows(messages))
 
 
 def boundary_envelope(custom_data: str) -> Envelope:

@@ -19,13 +19,7 @@ from faust.exceptions import ProducerSendError
 from streams.core.dead_letters import MIN_MAX_BYTES
 from streams.engine.guard import CrashGuard, is_infrastructure
 from streams.pipeline import RetriesExhaustedError, WindowStats
-
-
-def wrapped(cause: BaseException) -> ProducerSendError:
-    try:
-        raise ProducerSendError("Error while sending") from cause
-    except ProducerSendError as exc:
-        return exc
+from tests.fakes import FailingProcessor, Table, broker_error
 
 
 def test_broker_producer_and_deliberate_stops_are_infrastructure() -> None:
@@ -38,7 +32,7 @@ def test_broker_producer_and_deliberate_stops_are_infrastructure() -> None:
         TimeoutError(),
         TopicAuthorizationFailedError(),
         ProducerClosed(),
-        wrapped(KafkaTimeoutError()),
+        broker_error(KafkaTimeoutError()),
     ):
         assert is_infrastructure(exc), exc
 
@@ -48,45 +42,12 @@ def test_bugs_and_record_dependent_kafka_errors_may_be_quarantined() -> None:
         RuntimeError("a bug"),
         TypeError("cannot convert 'NoneType' object to bytes"),
         MessageSizeTooLargeError(),
-        wrapped(MessageSizeTooLargeError()),
+        broker_error(MessageSizeTooLargeError()),
     ):
         assert not is_infrastructure(exc), exc
 
 
 # --- the guard's control flow, with a stand-in processor and table (no Faust, no broker) -------
-
-
-class Table(dict[str, Any]):
-    """The crash table's surface the guard uses: a mapping whose changelog flush is a no-op."""
-
-    async def flush_changelog(self) -> list[Any]:
-        return []
-
-
-class Processor:
-    """Fails any window holding a bad offset; records what it processed and quarantined."""
-
-    def __init__(self, bad: set[int], dead_letter_fails: int = 0) -> None:
-        self.bad = bad
-        self.dead_letter_fails = dead_letter_fails
-        self.windows: list[list[int]] = []
-        self.quarantined: list[tuple[int, int | None]] = []
-
-    async def process(self, events: list[Any]) -> tuple[list[Any], WindowStats]:
-        offsets = [e.message.offset for e in events]
-        if self.bad & set(offsets):
-            raise RuntimeError("a bug")
-        self.windows.append(offsets)
-        return events, WindowStats(events=len(events))
-
-    async def quarantine(
-        self, event: Any, exc: Exception, *, dead_letter_max_bytes: int | None = None
-    ) -> WindowStats:
-        if self.dead_letter_fails:
-            self.dead_letter_fails -= 1
-            raise wrapped(MessageSizeTooLargeError())
-        self.quarantined.append((event.message.offset, dead_letter_max_bytes))
-        return WindowStats(events=1, quarantined=1)
 
 
 def events(*offsets: int) -> list[Any]:
@@ -95,7 +56,7 @@ def events(*offsets: int) -> list[Any]:
     ]
 
 
-def guard(processor: Processor, table: Table, threshold: int = 3) -> CrashGuard:
+def guard(processor: FailingProcessor, table: Table, threshold: int = 3) -> CrashGuard:
     return CrashGuard(
         cast(Any, processor), table, threshold=threshold,
         set_current_event=lambda e: None, owns=lambda p: True,
@@ -108,7 +69,7 @@ async def crash(g: CrashGuard, window: list[Any]) -> None:
 
 
 async def test_crashes_are_counted_then_the_bad_record_is_quarantined_alone() -> None:
-    processor, table = Processor(bad={3}), Table()
+    processor, table = FailingProcessor(bad={3}), Table()
     g = guard(processor, table)
     for _ in range(3):
         await crash(g, events(1, 2, 3, 4))
@@ -120,7 +81,7 @@ async def test_crashes_are_counted_then_the_bad_record_is_quarantined_alone() ->
 
 
 async def test_two_bad_records_in_one_partition_are_both_quarantined() -> None:
-    processor, table = Processor(bad={105, 140}), Table()
+    processor, table = FailingProcessor(bad={105, 140}), Table()
     g = guard(processor, table)
     for _ in range(3):
         await crash(g, events(*range(100, 111)))
@@ -134,9 +95,9 @@ async def test_two_bad_records_in_one_partition_are_both_quarantined() -> None:
 
 
 async def test_infrastructure_failures_are_not_counted() -> None:
-    class Down(Processor):
+    class Down(FailingProcessor):
         async def process(self, events: list[Any]) -> tuple[list[Any], WindowStats]:
-            raise wrapped(KafkaTimeoutError())
+            raise broker_error(KafkaTimeoutError())
 
     table = Table()
     with pytest.raises(ProducerSendError):
@@ -145,7 +106,7 @@ async def test_infrastructure_failures_are_not_counted() -> None:
 
 
 async def test_a_failing_dead_letter_falls_back_to_the_smallest_one() -> None:
-    processor, table = Processor(bad={2}, dead_letter_fails=1), Table()
+    processor, table = FailingProcessor(bad={2}, dead_letter_fails=1), Table()
     table["t:0"] = [2, 2, 3, "RuntimeError"]
     await guard(processor, table).process(events(1, 2))
     assert processor.quarantined == [(2, MIN_MAX_BYTES)]
