@@ -21,6 +21,8 @@ from faust.exceptions import ProducerSendError
 from streams.apply import Applied, ApplyReport, OnRequestDone
 from streams.core.coalesce import PlannedRequest
 from streams.pipeline import WindowStats
+from streams.sdk import codes
+from streams.sdk.types import ItemResult, RequestResult
 
 
 def delivered(result: Any = None) -> asyncio.Future[Any]:
@@ -137,7 +139,15 @@ def message_event(
         topic=topic, partition=partition, offset=offset, key=key, value=value,
         headers=list(headers),
     )  # fmt: skip
-    return SimpleNamespace(message=message)
+    return Event(message)
+
+
+class Event:
+    """A Faust event as the window and the table read it (its message; weakly referable, as
+    Faust's current event is)."""
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
 
 
 def broker_error(cause: BaseException) -> ProducerSendError:
@@ -172,3 +182,87 @@ class FailingProcessor:
             raise broker_error(MessageSizeTooLargeError())
         self.quarantined.append((event.message.offset, dead_letter_max_bytes))
         return WindowStats(events=1, quarantined=1)
+
+
+class ScriptedIM:
+    """Answers each conversation with the next code of its script (then 0)."""
+
+    def __init__(self, scripts: dict[str, list[int]], clock: list[float]) -> None:
+        self.scripts = scripts
+        self.calls: list[list[str]] = []
+        self.clock = clock
+
+    async def mark(self, user_id: str, values: Sequence[tuple[str, str]]) -> RequestResult:
+        self.calls.append([cid for cid, _ in values])
+        self.clock[0] += 0.5  # each request takes half a second of the injected clock
+        rid = str(len(self.calls))
+        items = []
+        for cid, _ in values:
+            script = self.scripts.get(cid, [])
+            code = script.pop(0) if script else 0
+            items.append(ItemResult(cid, code, f"code {code}", rid, codes.is_retryable(code)))
+        return RequestResult(rid, 0, "", 200, tuple(items))
+
+
+class SlowIM:
+    """Answers every conversation with 0 after 10 ms; notes each answered request's user."""
+
+    def __init__(self) -> None:
+        self.answered: list[str] = []
+
+    async def mark(self, user_id: str, values: Sequence[tuple[str, str]]) -> RequestResult:
+        await asyncio.sleep(0.01)
+        self.answered.append(user_id)
+        items = tuple(ItemResult(cid, 0, "", "r", False) for cid, _ in values)
+        return RequestResult("r", 0, "", 200, items)
+
+
+class CountingSink:
+    """Notes each send's values; returns one resolved delivery future per send."""
+
+    def __init__(self) -> None:
+        self.sends: list[list[bytes]] = []
+
+    async def send(self, records: list[tuple[bytes | None, bytes]]) -> list[asyncio.Future[Any]]:
+        self.sends.append([value for _, value in records])
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return [future]
+
+
+class FakeStream:
+    """What :func:`streams.engine.windows.windows` uses of a Faust stream, and nothing else."""
+
+    def __init__(self) -> None:
+        self.current_event: Any = None
+        self.enable_acks = True
+        self.should_stop = False
+        self._processors: list[Callable[[Any], Any]] = []
+        self.channel = self
+
+    def __aiter__(self) -> FakeStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        raise StopAsyncIteration
+
+    def add_processor(self, processor: Callable[[Any], Any]) -> None:
+        self._processors.append(processor)
+
+    def _enable_passive(self, channel: Any) -> None:
+        """Faust starts reading the channel here; the test pushes events itself."""
+
+    async def wait(self, event: asyncio.Event) -> None:
+        await event.wait()
+
+    async def wait_for_stopped(self, event: asyncio.Event, timeout: float | None) -> None:
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def push(self, event: str) -> Any:
+        """Deliver one event as Faust does: current event set, then the processor's result."""
+        self.current_event = event
+        (processor,) = self._processors
+        return processor(event)

@@ -11,29 +11,8 @@ from streams.core.coalesce import plan
 from streams.core.records import Change
 from streams.core.retry import RetryPolicy
 from streams.request_budget import RateLimiter
-from streams.sdk import codes
-from streams.sdk.types import ItemResult, RequestResult
+from tests.fakes import ScriptedIM, SlowIM
 from tests.unit.core_helpers import change, home
-
-
-class ScriptedIM:
-    """Answers each conversation with the next code of its script (then 0)."""
-
-    def __init__(self, scripts: dict[str, list[int]], clock: list[float]) -> None:
-        self.scripts = scripts
-        self.calls: list[list[str]] = []
-        self.clock = clock
-
-    async def mark(self, user_id: str, values: Sequence[tuple[str, str]]) -> RequestResult:
-        self.calls.append([cid for cid, _ in values])
-        self.clock[0] += 0.5  # each request takes half a second of the injected clock
-        rid = str(len(self.calls))
-        items = []
-        for cid, _ in values:
-            script = self.scripts.get(cid, [])
-            code = script.pop(0) if script else 0
-            items.append(ItemResult(cid, code, f"code {code}", rid, codes.is_retryable(code)))
-        return RequestResult(rid, 0, "", 200, tuple(items))
 
 
 def run(scripts: dict[str, list[int]], *, deadline: float = 10.0, owns=lambda p: True):  # type: ignore[no-untyped-def]
@@ -100,19 +79,6 @@ def test_each_request_reports_its_final_answers_once_when_done() -> None:
     assert sorted(done) == [([], ["c"]), ([("a", 0, 1)], []), ([("b", 0, 2)], [])], (
         "b's answer only after its retry; cy's change handed back unsent"
     )
-
-
-class SlowIM:
-    """Answers every conversation with 0 after 10 ms; notes each answered request's user."""
-
-    def __init__(self) -> None:
-        self.answered: list[str] = []
-
-    async def mark(self, user_id: str, values: Sequence[tuple[str, str]]) -> RequestResult:
-        await asyncio.sleep(0.01)
-        self.answered.append(user_id)
-        items = tuple(ItemResult(cid, 0, "", "r", False) for cid, _ in values)
-        return RequestResult("r", 0, "", 200, items)
 
 
 def test_a_failing_request_stops_the_windows_other_requests() -> None:

@@ -9,7 +9,6 @@ what is queued.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from streams.engine.app import create_app
 from streams.engine.consumer import UnthreadedProducerBuffer
 from streams.engine.internals import set_current_event
 from streams.settings import Settings
+from tests.fakes import message_event
 
 
 @pytest.fixture(params=[True, False], ids=["tansu", "kafka"])
@@ -35,13 +35,6 @@ def app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
     yield create_app(settings)
 
 
-class _Event:
-    """The current event as the table reads it: only its message's partition and topic."""
-
-    def __init__(self, partition: int, topic: str) -> None:
-        self.message = SimpleNamespace(partition=partition, topic=topic)
-
-
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -53,7 +46,8 @@ def test_table_writes_queue_the_records_faust_would_send(app: Any, key: str, val
     faust_app, topics, table = app
     monitor = faust_app.monitor
     faust_app.sensors.add(monitor)  # as the app does when it starts
-    current = _Event(2, topics.changes.get_topic_name())  # held: the table keeps a weakref
+    # Held: the table keeps a weakref.
+    current = message_event(topics.changes.get_topic_name(), 2, 0, None, None)
     set_current_event(current)
     table[key] = value
     changelog = table.changelog_topic

@@ -1,22 +1,9 @@
 """The trickle of a window's outcomes: held records go out at most every interval."""
 
 import asyncio
-from typing import Any
 
 from streams.engine.sink import Trickle
-
-
-class CountingSink:
-    """Notes each send's values; returns one resolved delivery future per send."""
-
-    def __init__(self) -> None:
-        self.sends: list[list[bytes]] = []
-
-    async def send(self, records: list[tuple[bytes | None, bytes]]) -> list["asyncio.Future[Any]"]:
-        self.sends.append([value for _, value in records])
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return [future]
+from tests.fakes import CountingSink
 
 
 def test_held_records_wait_for_the_interval_and_a_send_takes_everything() -> None:

@@ -4,50 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 
 from streams.engine.windows import windows
-
-
-class FakeStream:
-    """What :func:`streams.engine.windows.windows` uses of a Faust stream, and nothing else."""
-
-    def __init__(self) -> None:
-        self.current_event: Any = None
-        self.enable_acks = True
-        self.should_stop = False
-        self._processors: list[Callable[[Any], Any]] = []
-        self.channel = self
-
-    def __aiter__(self) -> FakeStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        raise StopAsyncIteration
-
-    def add_processor(self, processor: Callable[[Any], Any]) -> None:
-        self._processors.append(processor)
-
-    def _enable_passive(self, channel: Any) -> None:
-        """Faust starts reading the channel here; the test pushes events itself."""
-
-    async def wait(self, event: asyncio.Event) -> None:
-        await event.wait()
-
-    async def wait_for_stopped(self, event: asyncio.Event, timeout: float | None) -> None:
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
-
-    def push(self, event: str) -> Any:
-        """Deliver one event as Faust does: current event set, then the processor's result."""
-        self.current_event = event
-        (processor,) = self._processors
-        return processor(event)
+from tests.fakes import FakeStream
 
 
 def test_events_are_added_without_a_coroutine_until_the_next_window_is_full() -> None:
