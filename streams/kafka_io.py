@@ -71,10 +71,9 @@ async def consume(
         await consumer.stop()
 
 
-#: 50 ms, not finer: the embedded broker's fetch cost grows with the number of record batches
-#: in a partition (docs/EMBEDDED_BROKER.md, section g). At 10 ms slices a 200k-event run at
-#: 4,000 events/s left ~5,000 batches per partition, and by its end each fetch cost the broker
-#: ~14 ms of CPU and the worker's fetches took 48 ms.
+#: 50 ms, not finer: each slice leaves a record batch per partition, and the embedded broker's
+#: fetch cost grows with a partition's batch count, so 10 ms slices slowed the broker and the
+#: worker's fetches over a long paced run (docs/EMBEDDED_BROKER.md, section g).
 PACING_SLICE_S = 0.05
 
 

@@ -27,10 +27,9 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Python's default (700, 10, 10) ran ~7,500 young and 61 full collections in a 200k-event
-#: run at half the maximum rate: 5.2 s of the worker's 37 CPU s, full ones of up to 80 ms in
-#: the latency tail. A window allocates thousands of short-lived objects at once; with 10,000
-#: the collector ran 1.1 s and peak RSS stayed the same (bench/PROFILE.md).
+#: A window allocates thousands of short-lived objects at once: with Python's default
+#: (700, 10, 10) collections took a large share of the worker's CPU and full ones showed in the
+#: latency tail. 10,000 collects far less at the same peak RSS (bench/PROFILE.md).
 GC_THRESHOLDS = (10_000, 10, 10)
 
 

@@ -39,8 +39,8 @@ codecs.register("orjson", OrjsonCodec())
 class StreamsApp(faust.App):
     """Faust's App, its per-message event construction without a settings lookup.
 
-    Faust's conductor makes every delivered message an event through ``create_event``, which
-    looked up the ``Event`` setting each time (~1 % of the worker's samples under a flood).
+    Faust's ``create_event`` looked up the ``Event`` setting for every delivered message; the
+    type is read once instead (bench/PROFILE.md).
     """
 
     @cached_property
@@ -56,7 +56,7 @@ class RawSchema(faust.Schema[bytes, bytes]):
     """The changes topic's schema: key and value are the record's bytes, as received.
 
     Faust's schema reaches the same bytes through its serializer registry and the ``raw``
-    codec for every message (~2 % of the worker's samples); decoding is the window's job
+    codec for every message (bench/PROFILE.md); decoding is the window's job
     (``streams.core.decode``). Sending (forwards) keeps Faust's path.
     """
 
@@ -97,10 +97,9 @@ def _broker_credentials(settings: Settings) -> Any:
     )
 
 
-#: Records handed over per poll of the consumer thread. Faust's default (no limit) makes
-#: aiokafka turn every buffered fetch into record objects at once: under a backlog ~160k of
-#: them (~40 MB) sat in the worker. Measured at 200k events (bench/PROFILE.md): 5,000 kept the
-#: throughput; 1,000 cost ~15 % (the consumer thread round trip per poll).
+#: Records handed over per poll of the consumer thread. With Faust's default (no limit) aiokafka
+#: turns every buffered fetch into record objects at once, so a backlog sits in memory; a much
+#: smaller cap pays a consumer-thread round trip per poll (bench/PROFILE.md).
 MAX_POLL_RECORDS = 5_000
 
 #: Room for any input message the broker accepted, plus dead-letter headers.
@@ -146,9 +145,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     return conf
 
 
-#: Measured on Tansu 0.6 (see README "Embedded broker"): it holds JoinGroup for about half the
-#: session timeout, so short timeouts make the first event arrive in ~3 s instead of ~32 s; a
-#: short commit interval cuts redeliveries after a crash.
+#: Tansu 0.6 holds JoinGroup for about half the session timeout, so short timeouts bring the
+#: first event seconds after start instead of half a minute; a short commit interval cuts
+#: redeliveries after a crash (docs/EMBEDDED_BROKER.md, section a).
 EMBEDDED_OVERRIDES: dict[str, Any] = {
     "broker_session_timeout": 2.0,
     "broker_heartbeat_interval": 0.5,

@@ -12,7 +12,6 @@ rebalance (docs/RELIABILITY.md, finding 1):
    older generation or while flow was paused, although no agent processed it.
 4. The commit rule lets a one-offset hole right after the committed offset through, and any
    hole when the partition has no commit yet.
-
 5. Delivery cancelled: a message fetched while flow is suspended (rebalance, recovery) has
    its delivery to the streams cancelled, and the fetch loop moves on past it.
 
@@ -22,11 +21,11 @@ that starts exactly at the committed offset (or at the earliest offset, where th
 committed); the fetch loop drops nothing below a read offset and fills no gaps; and a
 partition whose commit is blocked by offsets nobody is processing -- shown by a later ack, by
 an event the stream skipped, or by a fetched message that never reached the streams -- is
-fetched again from the hole. Redelivered events come out as
-``duplicate`` or ``stale``: at-least-once, never a loss. (Upstream producers writing the
-changes topic in transactions leave markers: offsets that hold no record. Each looks like a
-hole until it was fetched again ``HOLE_REFETCHES`` times without being delivered; it is then
-committed past, with an error in the log. Redeliveries and a lag of ~15 s per marker follow.)
+fetched again from the hole. Redelivered events come out as ``duplicate`` or ``stale``:
+at-least-once, never a loss. (Upstream producers writing the changes topic in transactions
+leave markers: offsets that hold no record. Each looks like a hole until it was fetched again
+``HOLE_REFETCHES`` times without being delivered; it is then committed past, with an error in
+the log. Redeliveries and a lag of ~15 s per marker follow.)
 """
 
 from __future__ import annotations
@@ -131,8 +130,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         Unlike Faust's, it delivers every fetched message (no read-offset drops, no gap
         filling: module docstring, 1 and 2), and races each *batch* against flow suspension
         instead of each message: Faust's ``wait_first`` per message made four tasks and an
-        ``asyncio.wait`` per event, about a third of what a consume-only agent spent
-        (bench/PROFILE.md).
+        ``asyncio.wait`` per event (bench/PROFILE.md).
         """
         consumer_stopped = self._stopped.is_set
         fetcher_stopped = internals.stopped(fetcher)
@@ -202,8 +200,8 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         Faust polls only the partitions active when the poll starts, for up to a second. A
         partition whose buffer fills is left out; when the buffer drains it is active again,
         but the running poll does not see that. With the other partitions read to their end
-        (partitions fill unevenly), the agent waited ~0.6 s every ~1.5 s under a flood: 13 of
-        31 s (bench/PROFILE.md). A short poll picks the drained partition up within 0.1 s.
+        (partitions fill unevenly), the agent sat idle through such polls under a flood
+        (bench/PROFILE.md). A short poll picks the drained partition up within 0.1 s.
         """
         if self._buffered_partitions:
             timeout = min(timeout, BUFFERED_POLL_S)
@@ -342,8 +340,8 @@ class UnthreadedProducerBuffer(ProducerBuffer):
     """Faust's producer buffer, its size read without a settings lookup.
 
     Faust's conductor waits on this buffer's size for every message it delivers, and ``size``
-    looked up the ``producer_threaded`` setting each time (~2 % of the worker's samples under a
-    flood). The worker never runs the threaded producer, so the size is the queue's length.
+    looked up the ``producer_threaded`` setting each time (bench/PROFILE.md). The worker never
+    runs the threaded producer, so the size is the queue's length.
     """
 
     @property

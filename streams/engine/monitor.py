@@ -26,10 +26,10 @@ class NoPerEventStats:
     """Sensor hooks Faust calls for every message and stream event, reduced to what is read.
 
     Faust's monitor counts and times every message and event (for its ``/stats`` pages and
-    its Prometheus sensor's per-message series); those calls were ~2 % of the worker's samples
-    with the plain monitor, more with the Prometheus one. The pipeline counts events itself,
-    per window (``streams.observability``). Kept: the stream's inbound time, which Faust's
-    slow-processing warnings read. Mixed into a monitor class, before it.
+    its Prometheus sensor's per-message series), a cost per message (bench/PROFILE.md). The
+    pipeline counts events itself, per window (``streams.observability``). Kept: the stream's
+    inbound time, which Faust's slow-processing warnings read. Mixed into a monitor class,
+    before it.
     """
 
     stream_inbound_time: dict[Any, float]
@@ -66,8 +66,8 @@ class LeanPrometheusMonitor(NoPerEventStats, PrometheusMonitor):
 
     Table operations are counted in plain integers and added to Faust's labelled counter by
     :meth:`flush_table_ops`, which the worker calls after every window: the window reads and
-    writes the table for every conversation, and with a locked ``Counter.inc`` per operation
-    the table's sensor calls were 2.2 % of the worker's samples (0.3 % now; bench/PROFILE.md).
+    writes the table for every conversation, too often for a locked ``Counter.inc`` each
+    (bench/PROFILE.md).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

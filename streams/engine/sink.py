@@ -1,10 +1,10 @@
 """Producing a window's outcomes in a few batched requests instead of one send per record.
 
 Faust's per-record path (``send_soon`` -> FutureMessage -> producer buffer -> ``send``) costs
-more CPU per outcome than everything else in the window (profiled: ~25 % of the worker). The
-outcomes of a window are known together, so they go out as one aiokafka batch per partition
-through the app's own producer, partitioned by murmur2 over the key like any Kafka client. The
-returned futures resolve when the broker has the records; the window awaits them before acking.
+more CPU per outcome than everything else in the window (bench/PROFILE.md). The outcomes of a
+window are known together, so they go out as one aiokafka batch per partition through the app's
+own producer, partitioned by murmur2 over the key like any Kafka client. The returned futures
+resolve when the broker has the records; the window awaits them before acking.
 """
 
 from __future__ import annotations
@@ -74,12 +74,12 @@ class BatchSink:
 class Trickle:
     """A window's outcomes, sent as they become final rather than all at the window's end.
 
-    A window spends most of its time in SDK requests (measured at 4,000 events/s: ~150 of
-    ~220 ms). Outcomes known before them (rejections, duplicates, superseded) and those of the
-    first requests need not wait for the last one. One send per record would cost one batch
-    per record (and the embedded broker's fetches slow down with every batch a partition
-    holds), so final records gather and go out at most every ``interval_s``, one batch per
-    partition each time. The delivery futures are kept for the window to await before it acks.
+    A window spends most of its time in SDK requests (bench/PROFILE.md). Outcomes known before
+    them (rejections, duplicates, superseded) and those of the first requests need not wait for
+    the last one. One send per record would cost one batch per record (and the embedded
+    broker's fetches slow down with every batch a partition holds), so final records gather and
+    go out at most every ``interval_s``, one batch per partition each time. The delivery
+    futures are kept for the window to await before it acks.
     """
 
     def __init__(

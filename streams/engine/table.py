@@ -19,8 +19,8 @@ class TrackedTable(faust.Table[str, list[Any]]):
 
     Faust sends each changelog record through its per-record producer path and drops the
     future. The window must await them before acking its input (an offset must never be
-    committed ahead of the table state it produced), and that path cost ~13 % of the worker's
-    samples once every winner got two records (pending, then applied). The table's store and
+    committed ahead of the table state it produced), and that path grew costly once every
+    winner got two records (pending, then applied; bench/PROFILE.md). The table's store and
     its changelog format are Faust's; only the sending is batched (``streams.engine.sink``).
     """
 
@@ -33,9 +33,9 @@ class TrackedTable(faust.Table[str, list[Any]]):
         """``table[key] = value``: queue its changelog record, routed like Faust routes it.
 
         Faust's goes through :meth:`send_changelog` and its serializer registry, then does
-        TTL bookkeeping meant for windowed tables; per winner that was ~2 % of the worker's
-        samples. Keys and values are JSON by the table's schema (``streams.engine.app.create_app``),
-        so they are dumped with orjson directly; a test holds the bytes to Faust's own.
+        TTL bookkeeping meant for windowed tables, for every winner (bench/PROFILE.md). Keys
+        and values are JSON by the table's schema (``streams.engine.app.create_app``), so they
+        are dumped with orjson directly; a test holds the bytes to Faust's own.
         """
         self._queue(self.partition_for_key(key), orjson.dumps(key), orjson.dumps(value))
         internals.sensor_on_set(self, key, value)

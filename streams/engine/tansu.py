@@ -1,16 +1,15 @@
 """Faust transport for the embedded Tansu broker (``tansu://host:port``): two measured fixes.
 
 1. Faust hard-codes the consumer's ``fetch_max_wait_ms=1500``; Tansu holds an empty fetch for
-   about half of it and does not wake when data arrives, adding ~0.4 s to every hop. At
-   4,000 events/s the pipeline's p99 fell by 40-60 ms from 100 to 50 ms and again from 50 to
-   25 ms (interleaved runs); 25 ms costs 2.9 % of a core in the worker and 4 % in the broker
-   when idle.
+   about half of it and does not wake when data arrives, which delays every hop. 25 ms cut
+   the pipeline's p99 further than 100 or 50 ms, at a small idle cost.
 2. Tansu answers ListOffsets(latest) with the last record batch's base offset + 1 instead of
    the log end, so Faust's table recovery stopped short of the changelog's end (lost keys with
    the memory store, ``ConsistencyError`` with RocksDB). The Fetch high watermark is right, so
-   end offsets are corrected by one short fetch per partition (4-7 ms per rebalance).
+   end offsets are corrected by one short fetch per partition at each rebalance.
 
-See docs/EMBEDDED_BROKER.md for the measurements. Production uses ``kafka://`` unchanged.
+Measurements: docs/EMBEDDED_BROKER.md (sections b, c) and bench/PROFILE.md. Production uses
+``kafka://`` unchanged.
 """
 
 from __future__ import annotations

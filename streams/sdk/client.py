@@ -97,8 +97,8 @@ class TencentIMClient:
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._sig: tuple[str, float] | None = None  # (usersig, renew after)
-        # The REST API's ``random`` parameter only tells requests apart (it is echoed back);
-        # a secrets draw per request cost more than the rest of the request's own code.
+        # The REST API's ``random`` parameter only tells requests apart (it is echoed back), so
+        # a ``random`` draw will do; ``secrets`` per request cost more (bench/PROFILE.md).
         self._ids = random.Random()  # noqa: S311
 
     async def __aenter__(self) -> TencentIMClient:
