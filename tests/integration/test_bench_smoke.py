@@ -5,7 +5,7 @@ from pathlib import Path
 
 from bench.harness import Run, lower_bound, measure
 from bench.run import HALF_RATE, Sizes, median_pair, report, scenarios
-from streams.workload import LoadSpec, load_workload
+from streams_devkit.workload import LoadSpec, load_workload
 
 
 def test_workload_is_seeded_and_skewed() -> None:

@@ -19,7 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.broker import (
+from streams_devkit.broker import (
     BrokerError,
     EmbeddedBroker,
     create_topics,
@@ -146,7 +146,7 @@ def test_broker_dies_with_a_parent_killed_outright() -> None:
     """A demo or test run killed by SIGKILL runs no cleanup: its broker must not outlive it."""
     script = (
         "import os, signal, sys\n"
-        "from streams.broker import EmbeddedBroker\n"
+        "from streams_devkit.broker import EmbeddedBroker\n"
         "broker = EmbeddedBroker()\n"
         "broker.start()\n"
         "print(broker.port, broker.pid, flush=True)\n"

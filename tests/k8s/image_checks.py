@@ -4,8 +4,8 @@ hadolint (tests/k8s/test_manifests.py) covers general Dockerfile practice; these
 this image's contract: multi-stage, wheels fetched in the builder from the worker's lock with
 their hashes checked, the project's wheel built without resolving anything, a runtime that
 installs only those wheels (the lock again with ``--require-hashes``, the project with
-``--no-deps``, then ``pip check``), nothing of the development set (dev lock, test extra),
-numeric non-root user, no ``latest`` base, ``ENTRYPOINT ["streams"]``, ``CMD ["worker"]``.
+``--no-deps``, then ``pip check``), nothing of the development set (dev lock, test extra,
+devkit/), numeric non-root user, no ``latest`` base, ``ENTRYPOINT ["streams"]``, ``CMD ["worker"]``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY$", 
 #: The worker's lock (``make lock``), the only source of the image's dependencies.
 WORKER_LOCK = "requirements/worker.lock"
 
-#: What only development installs use; none of it may appear in the image definition.
-DEV_ONLY = ("requirements/dev.lock", "dev.lock", "[test]")
+#: What only development installs use (the dev lock, the test extra, the development kit and
+#: its Tansu broker); none of it may appear in the image definition.
+DEV_ONLY = ("requirements/dev.lock", "dev.lock", "[test]", "devkit", "calfkit")
 
 _FROM_WORKER_LOCK = re.compile(
     r"(^|\s)(-r|--requirement)[\s=]\S*" + re.escape(WORKER_LOCK) + r"(\s|$)"

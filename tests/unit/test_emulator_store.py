@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.emulator.store import Mark, MarkStore, Write
+from streams_devkit.emulator.store import Mark, MarkStore, Write
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from streams.apply import ApplyReport
-from streams.broker import free_port
 from streams.engine.monitor import LeanPrometheusMonitor
 from streams.observability import JsonFormatter, Metrics, Readiness
 from streams.pipeline import WindowStats
+from streams_devkit.broker import free_port
 
 
 def test_window_stats_become_metrics() -> None:

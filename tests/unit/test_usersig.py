@@ -10,8 +10,8 @@ import TLSSigAPIv2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.emulator.server import verify_usersig
 from streams.sdk import codes, usersig
+from streams_devkit.emulator.server import verify_usersig
 
 KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 NOW = 1_700_000_000

@@ -26,9 +26,9 @@ from typing import Final
 from aiohttp import web
 
 from schemas.limits import MAX_CUSTOM_DATA_BYTES, MAX_ITEMS_PER_REQUEST, MAX_MARKED_PER_USER
-from streams.emulator.config import EmulatorConfig, Knobs
-from streams.emulator.store import Mark, MarkStore
 from streams.sdk import codes, usersig
+from streams_devkit.emulator.config import EmulatorConfig, Knobs
+from streams_devkit.emulator.store import Mark, MarkStore
 
 #: Requests larger than this are refused with HTTP 413 before anything else is looked at.
 MAX_BODY_BYTES: Final = 1024 * 1024

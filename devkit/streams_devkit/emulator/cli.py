@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from streams.emulator.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT, EmulatorConfig
-from streams.emulator.server import run
+from streams_devkit.emulator.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT, EmulatorConfig
+from streams_devkit.emulator.server import run
 
 
 def _announce(url: str) -> None:

@@ -4,7 +4,7 @@ It answers in the real shape with the real error codes, keeps its state in SQLit
 ordered write log, and has knobs that inject latency and failures. Loopback only.
 """
 
-from streams.emulator.config import EmulatorConfig, Knobs
-from streams.emulator.server import create_app, run
+from streams_devkit.emulator.config import EmulatorConfig, Knobs
+from streams_devkit.emulator.server import create_app, run
 
 __all__ = ["EmulatorConfig", "Knobs", "create_app", "run"]
