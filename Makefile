@@ -49,33 +49,33 @@ bench-quick: $(STAMP)
 soak: $(STAMP)
 	STREAMS_SOAK=1 $(BIN)/pytest -q tests/reliability -m soak
 
-# Rewrites the locks from both pyproject.toml files and requirements/*.in, keeping every version already
-# locked that still fits; `make lock UPGRADE=--upgrade` moves everything to the newest allowed,
-# `make lock UPGRADE='--upgrade-package aiohttp'` one package. uv runs from a throwaway venv
+# Rewrites the locks from both pyproject.toml files and requirements/*.in, keeping every version
+# already locked that still fits; `make lock UPGRADE=--upgrade` moves everything to the newest
+# allowed, `make lock UPGRADE='--upgrade-package aiohttp'` one package. uv runs from a throwaway venv
 # (requirements/lock-tools.lock), never from .venv. The worker's lock is compiled with the dev
 # lock as constraints, so the image runs the versions the tests ran. Commit the locks with the
 # dependency change that needed them.
 UPGRADE ?=
-LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
+# uv in a throwaway venv, removed on exit; "$$tools/bin/uv" in the rest of the recipe.
+WITH_UV := tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT \
+	&& $(PYTHON) -m venv "$$tools" \
+	&& "$$tools/bin/pip" install --quiet --require-hashes -r $(TOOLS_LOCK)
+COMPILE := --universal --python-version 3.11 --generate-hashes --quiet
+LOCK_FLAGS := $(COMPILE) --custom-compile-command 'make lock' \
 	--no-emit-package conversation-custom-data-streams \
 	--no-emit-package conversation-custom-data-streams-devkit
 lock:
-	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT \
-	&& $(PYTHON) -m venv "$$tools" \
-	&& "$$tools/bin/pip" install --quiet --require-hashes -r $(TOOLS_LOCK) \
-	&& "$$tools/bin/uv" pip compile $(LOCK_FLAGS) --custom-compile-command 'make lock' $(UPGRADE) \
-		requirements/dev.in -o $(DEV_LOCK) \
-	&& "$$tools/bin/uv" pip compile $(LOCK_FLAGS) --custom-compile-command 'make lock' \
-		requirements/worker.in -c $(DEV_LOCK) -o $(WORKER_LOCK) \
+	@$(WITH_UV) \
+	&& "$$tools/bin/uv" pip compile $(LOCK_FLAGS) $(UPGRADE) requirements/dev.in -o $(DEV_LOCK) \
+	&& "$$tools/bin/uv" pip compile $(LOCK_FLAGS) requirements/worker.in -c $(DEV_LOCK) \
+		-o $(WORKER_LOCK) \
 	&& echo "wrote $(DEV_LOCK) and $(WORKER_LOCK)"
 
 # After changing uv's version in requirements/lock-tools.in.
 lock-tools:
-	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT \
-	&& $(PYTHON) -m venv "$$tools" \
-	&& "$$tools/bin/pip" install --quiet --require-hashes -r $(TOOLS_LOCK) \
-	&& "$$tools/bin/uv" pip compile --universal --python-version 3.11 --generate-hashes --quiet \
-		--custom-compile-command 'make lock-tools' requirements/lock-tools.in -o $(TOOLS_LOCK)
+	@$(WITH_UV) \
+	&& "$$tools/bin/uv" pip compile $(COMPILE) --custom-compile-command 'make lock-tools' \
+		requirements/lock-tools.in -o $(TOOLS_LOCK)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
