@@ -51,10 +51,10 @@ soak: $(STAMP)
 
 # Rewrites the locks from both pyproject.toml files and requirements/*.in, keeping every version
 # already locked that still fits; `make lock UPGRADE=--upgrade` moves everything to the newest
-# allowed, `make lock UPGRADE='--upgrade-package aiohttp'` one package. uv runs from a throwaway venv
-# (requirements/lock-tools.lock), never from .venv. The worker's lock is compiled with the dev
-# lock as constraints, so the image runs the versions the tests ran. Commit the locks with the
-# dependency change that needed them.
+# allowed, `make lock UPGRADE='--upgrade-package aiohttp'` one package. uv runs from a throwaway
+# venv (requirements/lock-tools.lock), never from .venv. The worker's lock is compiled with the
+# dev lock as constraints, so the image runs the versions the tests ran. Commit the locks with
+# the dependency change that needed them.
 UPGRADE ?=
 # uv in a throwaway venv, removed on exit; "$$tools/bin/uv" in the rest of the recipe.
 WITH_UV := tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT \
