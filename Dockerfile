@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 #
 # Worker image: `streams worker`, configured only through STREAMS_* environment variables
-# (see README "Configuration" and docs/DEPLOYING.md). Build with BuildKit (the default builder
+# (see docs/CONFIGURATION.md and docs/DEPLOYING.md). Build with BuildKit (the default builder
 # of current Docker releases):
 #
 #   docker build -t REGISTRY/conversation-custom-data-streams:0.1.0 .

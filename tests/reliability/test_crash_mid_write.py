@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 from tests.fixtures.pipeline import Pipeline
-from tests.integration.test_pipeline import assert_never_backwards, change
 from tests.reliability.conftest import MakePipeline
+from tests.test_pipeline import assert_never_backwards, change
 
 USERS = ("u-0", "u-1")
 CONVERSATIONS = [f"c2c_peer{c}" for c in range(5)]

@@ -5,7 +5,7 @@ connection refused, non-JSON answers, a permanent failure and an unparseable mes
 every outcome, every dead letter, the emulator's logs and the settings' reprs must contain neither
 the secret nor anything shaped like a UserSig. The emulator's own checks (no UserSig, a bad one,
 another sdkappid: 70003/70009/70013/70014/60006) are covered over HTTP by
-``tests/integration/test_emulator.py::test_credential_errors_fail_the_request``.
+``tests/devkit/test_emulator.py::test_credential_errors_fail_the_request``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from streams.config_reference import render
 from streams.sdk.config import IMSettings
 from streams.settings import Settings
 
-REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md"
+REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "CONFIGURATION.md"
 
 
 def test_every_setting_is_described() -> None:

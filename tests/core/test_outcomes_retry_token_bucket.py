@@ -8,7 +8,7 @@ from streams.core.outcomes import for_decision, for_rejection, for_result
 from streams.core.records import Rejection
 from streams.core.retry import RetryPolicy
 from streams.core.token_bucket import PENALTY_PAUSE_S, TokenBucket
-from tests.unit.core_helpers import change, envelope
+from tests.core.helpers import change, envelope
 
 AT = "2026-11-25T12:00:00+00:00"
 

@@ -17,7 +17,7 @@ from schemas import (
 )
 from schemas.generate import DIRECTORY, MODELS, render
 from streams.core.records import Rejection
-from tests.unit.core_helpers import change_doc, classify, envelope
+from tests.core.helpers import change_doc, classify, envelope
 
 BASE: dict[str, Any] = {
     "event_id": "e-1",

@@ -11,8 +11,8 @@ from streams.core.coalesce import plan
 from streams.core.records import Change
 from streams.core.retry import RetryPolicy
 from streams.request_budget import RateLimiter
+from tests.core.helpers import change, home
 from tests.fakes import ScriptedIM, SlowIM
-from tests.unit.core_helpers import change, home
 
 
 def run(scripts: dict[str, list[int]], *, deadline: float = 10.0, owns=lambda p: True):  # type: ignore[no-untyped-def]

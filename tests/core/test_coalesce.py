@@ -3,7 +3,7 @@
 from schemas import OutcomeStatus
 from streams.core.coalesce import group_by_conversation, plan, resolve
 from streams.core.records import NOTHING_APPLIED, LastApplied
-from tests.unit.core_helpers import change
+from tests.core.helpers import change
 
 S = OutcomeStatus
 
