@@ -25,14 +25,17 @@ WORKDIR /src
 # dependency the lock lacks. --only-binary: every locked dependency ships manylinux wheels for
 # CPython 3.11 (faust-streaming, aiokafka, rocksdict, orjson, pydantic-core, cramjam...), so
 # nothing is compiled here.
-COPY requirements/worker.lock ./requirements/
-RUN pip wheel --require-hashes --only-binary=:all: --wheel-dir /wheels -r requirements/worker.lock
+# The build backend (setuptools) comes from its own lock, hashes checked too: building the
+# project then runs without build isolation, which would fetch setuptools from the index unchecked.
+COPY requirements/worker.lock requirements/build.lock ./requirements/
+RUN pip wheel --require-hashes --only-binary=:all: --wheel-dir /wheels -r requirements/worker.lock \
+    && pip install --require-hashes --only-binary=:all: -r requirements/build.lock
 # Only what `pip wheel .` reads (pyproject.toml names README.md as the long description).
 COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY schemas ./schemas
 # The project alone: its dependencies are the locked wheels above, nothing is resolved.
-RUN pip wheel --no-deps --wheel-dir /wheels .
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
 # ---- runtime: the wheels installed into a venv, run as an unprivileged numeric user ----
 FROM python:3.11-slim-trixie AS runtime

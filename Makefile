@@ -10,17 +10,19 @@ STAMP := $(VENV)/.installed
 DEV_LOCK := requirements/dev.lock
 WORKER_LOCK := requirements/worker.lock
 TOOLS_LOCK := requirements/lock-tools.lock
+BUILD_LOCK := requirements/build.lock
 
 .PHONY: demo test lint typecheck bench bench-quick soak lock lock-tools clean
 
-# Exactly the locked versions (pip refuses anything without a matching hash), then the worker
-# and the devkit themselves without resolving anything; pip check fails when the lock no longer
-# satisfies their pyproject.toml. Packages dropped from the lock stay in an existing .venv:
-# `make clean` first for an exact one.
-$(STAMP): pyproject.toml devkit/pyproject.toml $(DEV_LOCK)
+# Exactly the locked versions (pip refuses anything without a matching hash), with the build
+# backend from its own lock, then the worker and the devkit themselves without resolving or
+# fetching anything (no build isolation: the locked setuptools builds them); pip check fails when
+# the lock no longer satisfies their pyproject.toml. Packages dropped from the lock stay in an
+# existing .venv: `make clean` first for an exact one.
+$(STAMP): pyproject.toml devkit/pyproject.toml $(DEV_LOCK) $(BUILD_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
-	$(BIN)/pip install --quiet --no-deps -e . -e ./devkit
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK) -r $(BUILD_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . -e ./devkit
 	$(BIN)/pip check
 	touch $(STAMP)
 
@@ -69,7 +71,9 @@ lock:
 	&& "$$tools/bin/uv" pip compile $(LOCK_FLAGS) $(UPGRADE) requirements/dev.in -o $(DEV_LOCK) \
 	&& "$$tools/bin/uv" pip compile $(LOCK_FLAGS) requirements/worker.in -c $(DEV_LOCK) \
 		-o $(WORKER_LOCK) \
-	&& echo "wrote $(DEV_LOCK) and $(WORKER_LOCK)"
+	&& "$$tools/bin/uv" pip compile $(COMPILE) --custom-compile-command 'make lock' $(UPGRADE) \
+		requirements/build.in -o $(BUILD_LOCK) \
+	&& echo "wrote $(DEV_LOCK), $(WORKER_LOCK) and $(BUILD_LOCK)"
 
 # After changing uv's version in requirements/lock-tools.in.
 lock-tools:

@@ -27,8 +27,14 @@ WORKER_LOCK = "requirements/worker.lock"
 #: its Tansu broker); none of it may appear in the image definition.
 DEV_ONLY = ("requirements/dev.lock", "dev.lock", "[test]", "devkit", "calfkit")
 
+#: The build backend's lock: setuptools, for building the project's wheel without isolation.
+BUILD_LOCK = "requirements/build.lock"
+
 _FROM_WORKER_LOCK = re.compile(
     r"(^|\s)(-r|--requirement)[\s=]\S*" + re.escape(WORKER_LOCK) + r"(\s|$)"
+)
+_FROM_BUILD_LOCK = re.compile(
+    r"(^|\s)(-r|--requirement)[\s=]\S*" + re.escape(BUILD_LOCK) + r"(\s|$)"
 )
 
 
@@ -92,6 +98,15 @@ def _from_lock(command: str) -> bool:
     return "--require-hashes" in command and bool(_FROM_WORKER_LOCK.search(command))
 
 
+def _from_build_lock(command: str) -> bool:
+    """Installs the build backend from its lock, every file's hash checked."""
+    return "--require-hashes" in command and bool(_FROM_BUILD_LOCK.search(command))
+
+
+def _builds_the_project(command: str) -> bool:
+    return bool(re.search(r"\bpip\s+(wheel|install)\b.*\s\.(\s|$)", command))
+
+
 def lock_problems(all_stages: list[Stage]) -> list[str]:
     """Dependencies come only from the worker's lock, hashes checked, and nothing from the
     development set is used."""
@@ -111,6 +126,20 @@ def lock_problems(all_stages: list[Stage]) -> list[str]:
     for command in fetches + installs:
         if not _from_lock(command) and "--no-deps" not in command:
             problems.append(f"`{command}` resolves dependencies outside the lock (--no-deps)")
+    builds = [c for stage in builder for c in _pip(stage, ("wheel",)) if _builds_the_project(c)]
+    for command in builds:
+        if "--no-build-isolation" not in command:
+            problems.append(
+                f"`{command}` fetches its build backend without hashes (--no-build-isolation)"
+            )
+    backends = [c for stage in builder for c in _pip(stage, ("install",))]
+    if builds and not any(_from_build_lock(c) for c in backends):
+        problems.append(
+            f"no builder stage installs the build backend from {BUILD_LOCK} with --require-hashes"
+        )
+    for command in backends:
+        if not _from_build_lock(command):
+            problems.append(f"`{command}` installs in the builder outside {BUILD_LOCK}")
     if not any(re.search(r"\bpip\s+check\b", c) for c in _pip(final, ("check",))):
         problems.append("the final stage must run `pip check` after installing")
     for stage in all_stages:

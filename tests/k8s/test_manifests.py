@@ -577,6 +577,14 @@ LOCK_BREAKS = [
         "resolves dependencies outside the lock (--no-deps)",
     ),
     ("&& /opt/venv/bin/pip check", "&& true", "the final stage must run `pip check` after"),
+    # the project's wheel built in an isolated environment: setuptools fetched unchecked
+    ("--no-build-isolation ", "", "fetches its build backend without hashes"),
+    # the build backend installed without its lock's hashes
+    (
+        "pip install --require-hashes --only-binary=:all: -r requirements/build.lock",
+        "pip install setuptools",
+        "installs the build backend from requirements/build.lock",
+    ),
     # the development lock (test tools) instead of the worker's
     ("worker.lock", "dev.lock", "COPY uses requirements/dev.lock: development only"),
 ]
