@@ -84,6 +84,7 @@ class Worker:
         self.metrics = Metrics()
         self._limiter_waited = 0.0
         self._refetches = 0
+        runner.watch_recovery(self.app)
         self.agent = make_agent(
             self.app, self.topics, self.guard.process, settings, self._on_window
         )

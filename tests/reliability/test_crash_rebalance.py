@@ -159,7 +159,15 @@ def test_sigkill_and_restart_mid_stream(
         "wall_s": round(time.time() - started, 1),
     }
     assert figures["events"] >= 20_000
-    assert all(pipe.workers[i].poll() is None for i in slots), "a worker died on its own"
+    # A worker may stop itself only through the recovery watchdog (streams.engine.runner: a
+    # table recovery that stopped reading; its partitions then move on, as the outcomes above
+    # show); in Kubernetes the pod restarts. Any other exit is a failure.
+    dead = [i for i in slots if pipe.workers[i].poll() is not None]
+    watchdog = [i for i in dead if "RecoveryStalledError" in pipe.worker_log(i)]
+    assert dead == watchdog, (
+        f"a worker died on its own: {[pipe.worker_log(i)[-2000:] for i in dead]}"
+    )
+    figures["recovery_watchdog_stops"] = len(watchdog)
 
 
 @pytest.mark.parametrize("scale", SCALES)
