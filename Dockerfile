@@ -33,7 +33,6 @@ RUN pip wheel --require-hashes --only-binary=:all: --wheel-dir /wheels -r requir
 # Only what `pip wheel .` reads (pyproject.toml names README.md as the long description).
 COPY pyproject.toml README.md ./
 COPY streams ./streams
-COPY schemas ./schemas
 # The project alone: its dependencies are the locked wheels above, nothing is resolved.
 RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 

@@ -30,8 +30,8 @@ demo: $(STAMP)
 	$(BIN)/streams demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check streams schemas tests bench devkit
-	$(BIN)/ruff format --check streams schemas tests bench devkit
+	$(BIN)/ruff check streams tests bench devkit
+	$(BIN)/ruff format --check streams tests bench devkit
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from schemas import OutcomeReason
 from streams.apply import Applied, Applier, ApplyReport
+from streams.contract import OutcomeReason
 from streams.core import origin, outcomes
 from streams.core.coalesce import group_by_conversation, plan, resolve
 from streams.core.dead_letters import dead_letter

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from schemas import OutcomeReason, OutcomeStatus
-from schemas.limits import MAX_ITEMS_PER_REQUEST
+from streams.contract import OutcomeReason, OutcomeStatus
+from streams.contract.limits import MAX_ITEMS_PER_REQUEST
 from streams.core.records import Change, LastApplied
 
 

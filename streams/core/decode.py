@@ -14,7 +14,7 @@ import orjson
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from schemas import CustomDataChange, OutcomeReason
+from streams.contract import CustomDataChange, OutcomeReason
 from streams.core.partitioning import partition_for
 from streams.core.records import Change, Envelope, Forward, Rejection
 

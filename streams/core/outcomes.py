@@ -1,14 +1,14 @@
 """Outcome records (DESIGN section 3) as plain dicts, serialized once with orjson.
 
 Built as dicts rather than pydantic models because one is made per input event on the hot path;
-tests validate them against :class:`schemas.Outcome`.
+tests validate them against :class:`streams.contract.Outcome`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from schemas import OutcomeReason, OutcomeStatus
+from streams.contract import OutcomeReason, OutcomeStatus
 from streams.core.coalesce import Decision
 from streams.core.records import Change, Position, Rejection
 

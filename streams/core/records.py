@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import CustomDataChange, OutcomeReason
+from streams.contract import CustomDataChange, OutcomeReason
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from schemas import ConversationOperationResult, ValueCallback
-from schemas.models import check_account_id, check_conversation_id, check_custom_data
+from streams.contract import ConversationOperationResult, ValueCallback
+from streams.contract.models import check_account_id, check_conversation_id, check_custom_data
 from streams.sdk import codes
 from streams.sdk.client import TencentIMClient
 from streams.sdk.types import RequestResult

@@ -18,7 +18,7 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
-from schemas.limits import MAX_ITEMS_PER_REQUEST
+from streams.contract.limits import MAX_ITEMS_PER_REQUEST
 from streams.errors import redact
 from streams.sdk import codes, usersig
 from streams.sdk.config import IMSettings

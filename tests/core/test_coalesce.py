@@ -1,6 +1,6 @@
 """Window resolution and planning with exact expected decisions."""
 
-from schemas import OutcomeStatus
+from streams.contract import OutcomeStatus
 from streams.core.coalesce import group_by_conversation, plan, resolve
 from streams.core.records import NOTHING_APPLIED, LastApplied
 from tests.core.helpers import change

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas import OutcomeReason
+from streams.contract import OutcomeReason
 from streams.core.decode import MAX_KEY_BYTES, micros
 from streams.core.partitioning import partition_for
 from streams.core.records import Change, Envelope, Forward, Position, Rejection

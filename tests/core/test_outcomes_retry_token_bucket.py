@@ -2,7 +2,7 @@
 
 import pytest
 
-from schemas import Outcome, OutcomeReason, OutcomeStatus
+from streams.contract import Outcome, OutcomeReason, OutcomeStatus
 from streams.core.coalesce import Decision
 from streams.core.outcomes import for_decision, for_rejection, for_result
 from streams.core.records import Rejection

@@ -141,7 +141,6 @@ def imports(path: Path) -> set[str]:
 
 def test_only_the_engine_imports_faust_or_mode() -> None:
     sources = [p for p in (ROOT / "streams").rglob("*.py") if ENGINE not in p.parents]
-    sources += list((ROOT / "schemas").rglob("*.py"))
     offenders = {str(p.relative_to(ROOT)): imports(p) & {"faust", "mode"} for p in sources}
     assert len(sources) > 20
     assert not {p: names for p, names in offenders.items() if names}

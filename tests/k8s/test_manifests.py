@@ -623,6 +623,6 @@ def test_dockerignore_lets_in_only_the_sources(tmp_path: Path) -> None:
     problems = dockerignore_problems(loose, DOCKERFILE)
     assert ".dockerignore must start with `*` (allowlist)" in problems
     assert "COPY source streams is not let in by .dockerignore" in problems
-    loose.write_text("*\n!pyproject.toml\n!requirements\n!README.md\n!streams\n!schemas\n")
+    loose.write_text("*\n!pyproject.toml\n!requirements\n!README.md\n!streams\n")
     problems = dockerignore_problems(loose, DOCKERFILE)
     assert problems == [".dockerignore lets in requirements (development only)"], problems

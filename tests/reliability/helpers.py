@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from schemas import Outcome
+from streams.contract import Outcome
 from streams.core.decode import micros
 from streams.kafka_io import key_of
 from tests.fixtures.emulator import RunningEmulator
@@ -302,7 +302,8 @@ def summarize(positions: Iterable[Pos]) -> dict[int, str]:
 
 def check_outcomes_cover(ledger: Ledger) -> dict[str, Any]:
     """Every published position has >= 1 outcome, every outcome names a published position and
-    its event, validates against ``schemas.Outcome``, and no event is both applied and failed."""
+    its event, validates against ``streams.contract.Outcome``, and no event is both applied and
+    failed."""
     grouped = ledger.by_position()
     lost = sorted(set(ledger.published) - set(grouped))
     assert not lost, f"{len(lost)} published events have no outcome: {summarize(lost)}"

@@ -3,7 +3,7 @@
 In-process (hypothesis): arbitrary bytes, JSON of any shape, mutated changes, deep and huge JSON,
 invalid UTF-8, hostile headers and the 256/257-byte boundary go through the real window processor
 (replayed, and forwarded records fed back); every message must come out as exactly one outcome
-that validates against ``schemas.Outcome``, without an exception. Then a seeded sample goes
+that validates against ``streams.contract.Outcome``, without an exception. Then a seeded sample goes
 through the broker and a real worker: it must not crash, every message gets one outcome, and the
 unparseable ones (and the oversized) land in dead letters byte for byte with intact headers.
 """
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import Outcome, OutcomeReason, OutcomeStatus
+from streams.contract import Outcome, OutcomeReason, OutcomeStatus
 from streams.core import origin
 from streams.core.dead_letters import SOURCE_HEADERS as DLQ_HEADERS
 from streams.core.decode import decode

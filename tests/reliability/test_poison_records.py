@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from schemas import Outcome
+from streams.contract import Outcome
 from streams.core import origin
 from streams.core.dead_letters import FRAMING_BYTES
 from tests.fixtures.emulator import RunningEmulator

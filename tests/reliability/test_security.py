@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from schemas import OutcomeReason
+from streams.contract import OutcomeReason
 from streams.core.decode import decode
 from streams.core.records import Envelope, Position, Rejection
 from streams.errors import ConfigError

@@ -25,7 +25,11 @@ from typing import Final
 
 from aiohttp import web
 
-from schemas.limits import MAX_CUSTOM_DATA_BYTES, MAX_ITEMS_PER_REQUEST, MAX_MARKED_PER_USER
+from streams.contract.limits import (
+    MAX_CUSTOM_DATA_BYTES,
+    MAX_ITEMS_PER_REQUEST,
+    MAX_MARKED_PER_USER,
+)
 from streams.sdk import codes, usersig
 from streams_devkit.emulator.config import EmulatorConfig, Knobs
 from streams_devkit.emulator.store import Mark, MarkStore

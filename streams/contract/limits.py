@@ -1,7 +1,7 @@
 """Documented limits of the Tencent Cloud Chat API, shared by the client, the core and the emulator.
 
-They live with the contract (not in ``streams``) because the pydantic models enforce them too and
-``schemas`` must not import the application.
+They live with the contract because the pydantic models enforce them too, and the contract
+imports nothing else of the application.
 """
 
 from typing import Final

@@ -7,7 +7,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas import (
+from streams.contract import (
     CustomDataChange,
     Outcome,
     OutcomeReason,
@@ -15,7 +15,7 @@ from schemas import (
     SourcePosition,
     ValueCallback,
 )
-from schemas.generate import DIRECTORY, MODELS, render
+from streams.contract.generate import DIRECTORY, MODELS, render
 from streams.core.records import Rejection
 from tests.core.helpers import change_doc, classify, envelope
 
@@ -188,4 +188,4 @@ def test_value_callback_uses_seed_names() -> None:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_committed_json_schemas_are_current(name: str) -> None:
     committed = (DIRECTORY / name).read_text(encoding="utf-8")
-    assert committed == render(MODELS[name]), f"run `python -m schemas.generate` ({name})"
+    assert committed == render(MODELS[name]), f"run `python -m streams.contract.generate` ({name})"

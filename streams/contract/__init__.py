@@ -1,6 +1,6 @@
 """The contract: pydantic models of the Kafka records and SDK results, and their JSON Schemas."""
 
-from schemas.models import (
+from streams.contract.models import (
     CustomDataChange,
     Outcome,
     OutcomeReason,
@@ -8,7 +8,7 @@ from schemas.models import (
     SourcePosition,
     utf8_len,
 )
-from schemas.sdk import ConversationOperationResult, ValueCallback
+from streams.contract.results import ConversationOperationResult, ValueCallback
 
 __all__ = [
     "ConversationOperationResult",

@@ -1,4 +1,4 @@
-"""Write the JSON Schema files generated from the models (``python -m schemas.generate``).
+"""Write the JSON Schema files generated from the models (``python -m streams.contract.generate``).
 
 The files are committed so that producers in other languages can validate against them; a test
 fails when they drift from the models.
@@ -11,15 +11,16 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas.models import CustomDataChange, Outcome
-from schemas.sdk import ValueCallback
+from streams.contract.models import CustomDataChange, Outcome
+from streams.contract.results import ValueCallback
 
 MODELS: dict[str, type[BaseModel]] = {
     "custom_data_change.schema.json": CustomDataChange,
     "outcome.schema.json": Outcome,
     "value_callback.schema.json": ValueCallback,
 }
-DIRECTORY = Path(__file__).parent
+#: The repository's language-neutral ``schemas/`` folder (not part of the installed package).
+DIRECTORY = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def render(model: type[BaseModel]) -> str:
@@ -29,7 +30,7 @@ def render(model: type[BaseModel]) -> str:
 
 
 def main() -> None:
-    """Regenerate every schema file next to this module."""
+    """Regenerate every schema file in the repository's ``schemas/`` folder."""
     for name, model in MODELS.items():
         (DIRECTORY / name).write_text(render(model), encoding="utf-8")
 

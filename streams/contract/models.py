@@ -22,7 +22,7 @@ from pydantic import (
     StrictInt,
 )
 
-from schemas.limits import MAX_CUSTOM_DATA_BYTES, MAX_ID_BYTES, MAX_VERSION
+from streams.contract.limits import MAX_CUSTOM_DATA_BYTES, MAX_ID_BYTES, MAX_VERSION
 
 #: Control characters (C0, DEL, C1) and whitespace are never part of an account or group id.
 _FORBIDDEN_ID_CHARS: Final = re.compile(r"[\s/\x00-\x1f\x7f-\x9f]")
