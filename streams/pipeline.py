@@ -169,7 +169,8 @@ class WindowProcessor:
                 last[first.conversation] = LastApplied.from_json(stored)
         resolution = resolve(groups, last)
         for decision in resolution.decided:
-            out.add(_ready(outcomes.for_decision(decision, stamp), stats))
+            record = outcomes.for_decision(decision, stamp)
+            out.add(_ready(record, decision.change.envelope, stats))
         # Before a value can reach the IM, the table must know it may be there: a worker dying
         # after the write would otherwise let its successor write an older value after it.
         for winner in self._per_partition(resolution.winners, by_envelope):
@@ -185,7 +186,7 @@ class WindowProcessor:
             if results:
                 self._set_current_event(by_envelope[id(results[0].change.envelope)])
             for result in results:
-                out.add(_ready(self._result_outcome(result, stamp), stats))
+                out.add(_ready(self._result_outcome(result, stamp), result.change.envelope, stats))
                 if result.code == 0:
                     change = result.change
                     self._table[change.conversation] = LastApplied.of(change).to_json()
@@ -278,7 +279,7 @@ class WindowProcessor:
         dead_letter_max_bytes: int | None = None,
     ) -> list[Any]:
         """Queue the rejection's outcome (and dead letter); the dead letter's future, if any."""
-        out.add(_ready(outcomes.for_rejection(rejection, stamp), stats))
+        out.add(_ready(outcomes.for_rejection(rejection, stamp), rejection.envelope, stats))
         if not rejection.dead_letter:
             return []
         stats.dead_letters += 1
@@ -305,16 +306,24 @@ class WindowProcessor:
         )
 
 
-def _ids_of(item: Change | Rejection | Forward) -> dict[str, str | None]:
-    """The ids a record parsed to, as far as it parsed."""
+def _ids_of(item: Change | Rejection | Forward) -> dict[str, Any]:
+    """The fields a record parsed to, as far as it parsed."""
     if isinstance(item, Change):
         c = item.change
-        return {"event_id": c.event_id, "user_id": c.user_id, "conversation_id": c.conversation_id}
+        return {
+            "event_id": c.event_id,
+            "user_id": c.user_id,
+            "conversation_id": c.conversation_id,
+            "version": c.version,
+            "occurred_at": c.occurred_at.isoformat(),
+        }
     if isinstance(item, Rejection):
         return {
             "event_id": item.event_id,
             "user_id": item.user_id,
             "conversation_id": item.conversation_id,
+            "version": item.version,
+            "occurred_at": item.occurred_at,
         }
     return {}
 
@@ -342,8 +351,14 @@ def _first_copies(events: Sequence[Event]) -> list[Event]:
     return firsts
 
 
-def _ready(record: dict[str, Any], stats: WindowStats) -> tuple[bytes | None, bytes]:
-    """The outcome as a (key, value) record, counted in the window's stats."""
+def _ready(
+    record: dict[str, Any], envelope: Envelope, stats: WindowStats
+) -> tuple[bytes | None, bytes]:
+    """The outcome as a (key, value) record, counted in the window's stats.
+
+    Its key is the input record's key exactly as received (null, non-UTF-8, or not the body's
+    ``user_id``): a consumer finds an event's outcome on the partition its own key hashes to,
+    whatever the body says. A forwarded copy keeps the key, so its outcome does too.
+    """
     stats.statuses[record["status"]] = stats.statuses.get(record["status"], 0) + 1
-    user = record["user_id"]
-    return (None if user is None else str(user).encode()), orjson.dumps(record)
+    return envelope.key, orjson.dumps(record)

@@ -8,7 +8,7 @@ a length comparison, not an object tree.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from pydantic import ValidationError
@@ -45,7 +45,7 @@ def _reason(errors: list[ErrorDetails]) -> OutcomeReason:
     return OutcomeReason.SCHEMA
 
 
-def _partial_fields(raw: bytes) -> dict[str, str | None]:
+def _partial_fields(raw: bytes) -> dict[str, Any]:
     """Best-effort ids from an invalid change, so its outcome can name them."""
     try:
         doc = orjson.loads(raw)
@@ -90,10 +90,12 @@ def decode(
         return Rejection(
             envelope, _reason(errors), _describe(errors), False, **_partial_fields(raw)
         )
-    ids = {
+    ids: dict[str, Any] = {
         "event_id": change.event_id,
         "user_id": change.user_id,
         "conversation_id": change.conversation_id,
+        "version": change.version,
+        "occurred_at": change.occurred_at.isoformat(),
     }
     if change.occurred_at > now + max_skew:
         info = f"occurred_at is more than {max_skew.total_seconds():g} s in the future"

@@ -21,6 +21,8 @@ def outcome(
     event_id: str | None,
     user_id: str | None,
     conversation_id: str | None,
+    version: int | None = None,
+    occurred_at: str | None = None,
     reason: OutcomeReason | None = None,
     code: int | None = None,
     info: str | None = None,
@@ -29,11 +31,18 @@ def outcome(
     request_id: str | None = None,
     attempts: int = 0,
 ) -> dict[str, Any]:
-    """One outcome record, every field of the contract present."""
+    """One outcome record, every field of the contract present.
+
+    ``version`` and ``occurred_at`` are the event's (null when it had no version or did not
+    validate): with ``source.offset`` they are the order last-write-wins decided by, so a
+    consumer can rebuild it.
+    """
     return {
         "event_id": event_id,
         "user_id": user_id,
         "conversation_id": conversation_id,
+        "version": version,
+        "occurred_at": occurred_at,
         "status": status.value,
         "reason": None if reason is None else reason.value,
         "code": code,
@@ -53,6 +62,8 @@ def _ids(change: Change) -> dict[str, Any]:
         "event_id": c.event_id,
         "user_id": c.user_id,
         "conversation_id": c.conversation_id,
+        "version": c.version,
+        "occurred_at": c.occurred_at.isoformat(),
         "custom_data": c.custom_data,
     }
 
@@ -66,6 +77,8 @@ def for_rejection(rejection: Rejection, processed_at: str) -> dict[str, Any]:
         event_id=rejection.event_id,
         user_id=rejection.user_id,
         conversation_id=rejection.conversation_id,
+        version=rejection.version,
+        occurred_at=rejection.occurred_at,
         reason=rejection.reason,
         info=rejection.info,
     )

@@ -62,10 +62,13 @@ class Rejection:
     info: str
     #: Unparseable input also goes to the dead-letter topic.
     dead_letter: bool
-    #: Fields recovered from the input, when it parsed that far.
+    #: Fields recovered from the input, when it parsed that far (the last two only from a
+    #: change that validated, rejected for what it says rather than what it is).
     event_id: str | None = None
     user_id: str | None = None
     conversation_id: str | None = None
+    version: int | None = None
+    occurred_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
