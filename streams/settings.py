@@ -10,9 +10,12 @@ from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from streams.client.connection import BrokerSettings, SecurityProtocol
 from streams.core.dead_letters import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
+
+__all__ = ["EventLoop", "OnRetryExhausted", "SdkBackend", "SecurityProtocol", "Settings"]
 
 
 class SdkBackend(StrEnum):
@@ -35,22 +38,14 @@ class EventLoop(StrEnum):
     ASYNCIO = "asyncio"
 
 
-class SecurityProtocol(StrEnum):
-    """Kafka client security protocols (as in the Java client)."""
-
-    PLAINTEXT = "PLAINTEXT"
-    SSL = "SSL"
-    SASL_PLAINTEXT = "SASL_PLAINTEXT"
-    SASL_SSL = "SASL_SSL"
-
-
 #: Producing a window's records and acking takes a few seconds at most; keep this much of the
 #: rebalance timeout free after the SDK retry deadline.
 PRODUCE_BUDGET_S = 5.0
 
 
-class Settings(BaseSettings):
-    """Everything a worker needs besides the IM credentials (``STREAMS_IM_*``)."""
+class Settings(BrokerSettings):
+    """Everything a worker needs besides the IM credentials (``STREAMS_IM_*``); the broker and
+    its TLS/SASL settings come from :class:`~streams.client.connection.BrokerSettings`."""
 
     model_config = SettingsConfigDict(env_prefix="STREAMS_", frozen=True, extra="ignore")
 
@@ -59,28 +54,6 @@ class Settings(BaseSettings):
         min_length=1,
         max_length=200,
         description="Consumer group and prefix of the internal topics (table changelogs).",
-    )
-    broker: str = Field(
-        default="kafka://localhost:9092",
-        min_length=1,
-        description="Bootstrap servers, `kafka://host:port`, several separated by `;`.",
-    )
-    broker_security_protocol: SecurityProtocol = Field(
-        default=SecurityProtocol.PLAINTEXT,
-        description="`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`, as in the Java client.",
-    )
-    broker_sasl_mechanism: str | None = Field(
-        default=None,
-        pattern=r"^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$",
-        description="`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (SASL protocols only).",
-    )
-    broker_sasl_username: str | None = Field(default=None, description="SASL user name.")
-    broker_sasl_password: SecretStr | None = Field(
-        default=None, description="SASL password (secret: never logged)."
-    )
-    broker_ca_file: Path | None = Field(
-        default=None,
-        description="CA bundle for the brokers' TLS certificates (system CAs if unset).",
     )
     group_instance_id: str | None = Field(
         default=None,
@@ -260,20 +233,5 @@ class Settings(BaseSettings):
                 f"STREAMS_SDK_RETRY_DEADLINE_S + {PRODUCE_BUDGET_S:g} s must stay below "
                 "STREAMS_BROKER_REBALANCE_TIMEOUT_S, so a window finishes before its partitions "
                 "move to another worker"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _sasl_complete(self) -> Settings:
-        sasl = self.broker_security_protocol in (
-            SecurityProtocol.SASL_PLAINTEXT,
-            SecurityProtocol.SASL_SSL,
-        )
-        if sasl and not (
-            self.broker_sasl_mechanism and self.broker_sasl_username and self.broker_sasl_password
-        ):
-            raise ValueError(
-                "SASL needs STREAMS_BROKER_SASL_MECHANISM, STREAMS_BROKER_SASL_USERNAME and "
-                "STREAMS_BROKER_SASL_PASSWORD"
             )
         return self

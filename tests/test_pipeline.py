@@ -257,9 +257,16 @@ def test_cli_produce_and_tail(pipeline_factory: Make, tmp_path: Path) -> None:
     docs = [change(f"cli-{i}", f"c2c_p{i}", "x", user=f"u{i}") for i in range(5)]
     source.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs) + b"oops\n")
     cli = [sys.executable, "-m", "streams"]
-    produced = subprocess.run([*cli, "produce", str(source)], env=pipe.env(), capture_output=True,
-                              timeout=60, check=True)  # fmt: skip
+    refused = subprocess.run([*cli, "produce", str(source)], env=pipe.env(), capture_output=True,
+                             timeout=60)  # fmt: skip
+    assert refused.returncode == 1
+    assert b"1 invalid change(s), nothing published" in refused.stderr
+    assert b"line 6: " in refused.stderr
+    produced = subprocess.run([*cli, "produce", "--raw", "--positions", str(source)],
+                              env=pipe.env(), capture_output=True, timeout=60, check=True)  # fmt: skip
     assert b"published 6 changes" in produced.stderr
+    positions = [orjson.loads(line) for line in produced.stdout.splitlines()]
+    assert len(positions) == 6 and positions[0]["partition"] == partition_for(b"u0", PARTITIONS)
     tailed = subprocess.run([*cli, "tail", "--max", "6", "--idle", "30"], env=pipe.env(),
                             capture_output=True, timeout=90, check=True)  # fmt: skip
     statuses = sorted(orjson.loads(line)["status"] for line in tailed.stdout.splitlines())

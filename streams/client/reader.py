@@ -1,0 +1,141 @@
+"""Read outcomes as a downstream service should: one authoritative outcome per event.
+
+An event can get more than one outcome (a replay after a crash or rebalance: ``applied`` then
+``duplicate``, ``superseded`` then ``stale``). The rule (docs/RELIABILITY.md): deduplicate by
+``source``; the first final outcome (``applied`` or ``failed``) is authoritative. So the reader
+yields an event's first outcome, drops later ones, except that a later ``applied``/``failed``
+after a first non-final one is yielded too (``corrects`` is set): it is the authoritative one.
+
+The memory of seen sources is bounded (oldest forgotten first) and per process: after a restart
+of the consumer group, outcomes after the last committed offset are read again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
+
+from streams.client.connection import BrokerSettings
+from streams.contract import Outcome, OutcomeStatus
+
+log = logging.getLogger(__name__)
+
+FINAL = frozenset({OutcomeStatus.APPLIED, OutcomeStatus.FAILED})
+#: Sources remembered for deduplication. Duplicates follow their first outcome closely (the
+#: replay of a window after a crash), so this many is far more than one replay can span.
+DEFAULT_REMEMBER = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedOutcome:
+    """One outcome and where it was read (its own position in the outcomes topic)."""
+
+    outcome: Outcome
+    key: bytes | None
+    partition: int
+    offset: int
+    #: True when this final outcome follows a non-final one yielded earlier for the same event.
+    corrects: bool = False
+
+
+class Deduplicator:
+    """The rule above, over a bounded memory of sources (pure: no Kafka)."""
+
+    def __init__(self, remember: int = DEFAULT_REMEMBER) -> None:
+        self._remember = remember
+        #: source -> whether the outcome yielded for it was final
+        self._seen: OrderedDict[tuple[str, int, int], bool] = OrderedDict()
+        self.dropped = 0
+
+    def admit(self, outcome: Outcome) -> tuple[bool, bool]:
+        """(yield it?, does it correct an earlier non-final outcome?)."""
+        source = (outcome.source.topic, outcome.source.partition, outcome.source.offset)
+        final = outcome.status in FINAL
+        before = self._seen.get(source)
+        if before is None:
+            self._seen[source] = final
+            if len(self._seen) > self._remember:
+                self._seen.popitem(last=False)
+            return True, False
+        if final and not before:
+            self._seen[source] = True
+            return True, True
+        self.dropped += 1
+        return False, False
+
+
+class OutcomeReader:
+    """Reads the outcomes topic; ``async with OutcomeReader(...) as r: async for o in r``.
+
+    With ``group_id`` it joins that consumer group and resumes from its committed offsets
+    (``commit()`` after handling what was yielded); without, it reads every partition from the
+    beginning. ``idle_s`` ends the iteration when nothing arrives for that long (for tools);
+    None waits forever.
+    """
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        topic: str,
+        *,
+        group_id: str | None = None,
+        idle_s: float | None = None,
+        remember: int = DEFAULT_REMEMBER,
+    ) -> None:
+        self._consumer = AIOKafkaConsumer(
+            topic,
+            **settings.aiokafka_options(),
+            group_id=group_id,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+        )
+        self._idle_ms = None if idle_s is None else int(idle_s * 1000)
+        self.dedup = Deduplicator(remember)
+        #: Records that are not a valid outcome (logged and skipped, never raised).
+        self.malformed = 0
+
+    async def __aenter__(self) -> OutcomeReader:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def commit(self) -> None:
+        """Commit the group's offsets up to what was yielded."""
+        await self._consumer.commit()
+
+    async def records(self) -> AsyncIterator[Any]:
+        """Every consumed record, undecoded (until idle, if ``idle_s`` was given)."""
+        while True:
+            batches = await self._consumer.getmany(
+                timeout_ms=self._idle_ms if self._idle_ms is not None else 1000,
+                max_records=10_000,
+            )
+            if not batches and self._idle_ms is not None:
+                return
+            for batch in batches.values():
+                for record in batch:
+                    yield record
+
+    async def __aiter__(self) -> AsyncIterator[ReceivedOutcome]:
+        async for record in self.records():
+            try:
+                outcome = Outcome.model_validate_json(record.value or b"")
+            except ValidationError:
+                self.malformed += 1
+                log.warning("skipped a record that is not an outcome at %s/%s",
+                            record.partition, record.offset)  # fmt: skip
+                continue
+            admit, corrects = self.dedup.admit(outcome)
+            if admit:
+                yield ReceivedOutcome(
+                    outcome, record.key, record.partition, record.offset, corrects
+                )
