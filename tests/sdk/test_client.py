@@ -47,18 +47,23 @@ async def test_c2c_and_group_are_set_and_read_back(client: TencentIMClient) -> N
     assert await client.get_custom_data("alice") == {"c2c_bob": "pinned", "group_G1": "pinned"}
 
 
-async def test_batch_of_150_is_split_into_two_requests(
+async def test_batch_sets_a_value_per_conversation_in_one_request(
     client: TencentIMClient, emulator: Any
 ) -> None:
-    values = [(f"c2c_peer{i:03}", f"v{i}") for i in range(150)]
-    result = await ConversationManager(client).set_conversation_custom_data_batch("carol", values)
+    values = [(f"c2c_peer{i:03}", f"v{i}") for i in range(100)]
+    sdk = ConversationManager(client)
+    result = await sdk.set_conversation_custom_data_batch("carol", values)
     assert result.code == 0
     assert [r.conversation_id for r in result.data] == [cid for cid, _ in values]
     assert all(r.result_code == 0 for r in result.data)
     writes = emulator.writes(user="carol")
-    assert len({w["request_id"] for w in writes}) == 2
+    assert len({w["request_id"] for w in writes}) == 1
     assert [(w["conversation_id"], w["custom_data"]) for w in writes] == values
     assert await client.get_custom_data("carol") == dict(values)
+    # More than one request's worth is refused whole (tests/sdk/test_seed_call.py).
+    too_many = await sdk.set_conversation_custom_data_batch("carol", [*values, ("c2c_x", "v")])
+    assert too_many.code == codes.SDK_INVALID_PARAMETER
+    assert len(emulator.writes(user="carol")) == 100
 
 
 async def test_257_bytes_rejected_before_the_network(
