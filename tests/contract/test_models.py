@@ -171,9 +171,11 @@ def test_outcome_serializes_the_contract_names() -> None:
     assert doc["status"] == "applied" and doc["reason"] is None
     assert doc["source"] == {"topic": "changes", "partition": 1, "offset": 7}
     assert set(doc) == {
-        "event_id", "user_id", "conversation_id", "status", "reason", "code", "info",
-        "custom_data", "superseded_by", "request_id", "attempts", "processed_at", "source",
+        "event_id", "user_id", "conversation_id", "version", "occurred_at", "status", "reason",
+        "code", "info", "custom_data", "superseded_by", "request_id", "attempts", "processed_at",
+        "source",
     }  # fmt: skip
+    assert doc["version"] is None and doc["occurred_at"] is None
 
 
 def test_value_callback_uses_seed_names() -> None:
