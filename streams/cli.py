@@ -1,9 +1,9 @@
-"""The ``streams`` command line: demo, worker, emulator, broker, produce, load, tail.
+"""The ``streams`` command line: the worker, its client tools and the development kit.
 
-``worker``, ``produce`` and ``tail`` are the worker's own. ``demo``, ``emulator``, ``broker`` and
-``load`` run the development kit (the ``streams_devkit`` package of devkit/, installed by
-``make`` but never by ``pip install .`` or in the image); without it they exit with a message
-saying how to install it.
+``worker``, ``produce``, ``tail``, ``replay`` and ``verify`` are the worker's own. ``demo``,
+``emulator``, ``broker`` and ``load`` run the development kit (the ``streams_devkit`` package
+of devkit/, installed by ``make`` but never by ``pip install .`` or in the image); without it
+they exit with a message saying how to install it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import asyncio
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import IO, Any, Final, TypeVar
 
 import click
@@ -297,6 +298,141 @@ def tail(topic: str | None, limit: int | None, idle: float, group: str | None, e
                        f"{reader.malformed} records that are not outcomes", err=True)  # fmt: skip
 
     _run_kafka(run())
+
+
+def _moment(_ctx: Any, _param: Any, value: str | None) -> datetime | None:
+    """An ISO 8601 / RFC 3339 time; one without an offset is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a time like 2026-12-01T10:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _selection(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options choosing outcomes by processing time and user (replay and verify)."""
+    for option in reversed(
+        [
+            click.option("--since", callback=_moment, help="Outcomes processed at or after this."),
+            click.option("--until", callback=_moment, help="Outcomes processed before this."),
+            click.option("--user", "users", multiple=True, help="Only this user (repeatable)."),
+            click.option("--topic", help="Outcomes topic (default: STREAMS_OUTCOMES_TOPIC)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+async def _read_outcomes(settings: Settings, topic: str) -> Any:
+    """The outcomes topic up to its current end, with a progress bar."""
+    from streams.client.tools import read_outcomes
+
+    with click.progressbar(length=0, label="reading outcomes", file=sys.stderr) as bar:
+
+        def total(n: int) -> None:
+            bar.length = n
+
+        reading = await read_outcomes(settings, topic, on_total=total, on_read=bar.update)
+    if reading.malformed:
+        click.echo(f"skipped {reading.malformed} records that are not outcomes", err=True)
+    return reading
+
+
+@main.command()
+@_selection
+@click.option(
+    "--reason",
+    "reasons",
+    multiple=True,
+    type=click.Choice(["permanent", "retries_exhausted"]),
+    help="Only failures with this reason (repeatable).",
+)
+@click.option("--code", "codes", multiple=True, type=int, help="Only this code (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Say what would be replayed; publish nothing.")
+def replay(
+    since: datetime | None,
+    until: datetime | None,
+    users: tuple[str, ...],
+    topic: str | None,
+    reasons: tuple[str, ...],
+    codes: tuple[int, ...],
+    dry_run: bool,
+) -> None:
+    """Re-publish the events whose outcome is `failed`, read back from their source positions.
+
+    One JSON line per chosen event. An event another copy of which was settled since (applied,
+    duplicate, stale, superseded) is skipped, so running it twice publishes nothing new; a
+    re-published event the IM already has comes out `duplicate` or `stale`. Exits 1 when a
+    source record is gone (topic retention).
+    """
+    from streams.client.ledger import Filters
+    from streams.client.tools import replay as run_replay
+    from streams.contract import OutcomeReason
+
+    settings = _settings()
+    filters = Filters(since, until, frozenset(map(OutcomeReason, reasons)), frozenset(codes),
+                      frozenset(users))  # fmt: skip
+
+    async def run() -> tuple[list[Any], int]:
+        reading = await _read_outcomes(settings, topic or settings.outcomes_topic)
+        with click.progressbar(length=0, label="re-publishing", file=sys.stderr) as bar:
+            replays, settled = await run_replay(
+                settings, reading, filters, changes_topic=settings.changes_topic,
+                dry_run=dry_run, on_sent=bar.update,
+            )  # fmt: skip
+        return replays, settled
+
+    replays, settled = _run_kafka(run())
+    for item in replays:
+        click.echo(terminal_safe(orjson.dumps(item.report()).decode()))
+    missing = sum(1 for r in replays if r.record is None)
+    verb = "would re-publish" if dry_run else "re-published"
+    click.echo(f"{verb} {len(replays) - missing} failed events; {missing} source records gone; "
+               f"{settled} skipped (settled since)", err=True)  # fmt: skip
+    if missing:
+        sys.exit(1)
+
+
+@main.command()
+@_selection
+def verify(
+    since: datetime | None, until: datetime | None, users: tuple[str, ...], topic: str | None
+) -> None:
+    """Read the IM back for the conversations the outcomes name; report each that differs.
+
+    A conversation is expected to hold the value of its last `applied` outcome (in
+    last-write-wins order). Each mismatch is a JSON line; `failed_but_applied` names the
+    failed event whose value the IM holds (its answer was lost). Exits 1 on a mismatch, 2 when
+    the IM could not be read for a user. Changes still in flight show up as mismatches: run it
+    when the worker has caught up.
+    """
+    from streams.client.ledger import Filters
+    from streams.client.tools import verify as run_verify
+    from streams.sdk.config import IMSettings
+
+    settings = _settings()
+    try:
+        im = load_settings(IMSettings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def run() -> Any:
+        reading = await _read_outcomes(settings, topic or settings.outcomes_topic)
+        filters = Filters(since, until, users=frozenset(users))
+        with click.progressbar(length=0, label="reading the IM", file=sys.stderr) as bar:
+            return await run_verify(im, reading, filters, on_user=bar.update)
+
+    result = _run_kafka(run())
+    for line in [*result.mismatches, *result.unreadable]:
+        click.echo(terminal_safe(orjson.dumps(line).decode()))
+    click.echo(f"checked {result.checked} conversations: {len(result.mismatches)} differ, "
+               f"{len(result.unreadable)} users unreadable", err=True)  # fmt: skip
+    if result.unreadable:
+        sys.exit(2)
+    if result.mismatches:
+        sys.exit(1)
 
 
 @contextmanager
