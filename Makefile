@@ -12,7 +12,12 @@ WORKER_LOCK := requirements/worker.lock
 TOOLS_LOCK := requirements/lock-tools.lock
 BUILD_LOCK := requirements/build.lock
 
-.PHONY: demo test lint typecheck bench bench-quick soak lock lock-tools clean
+# The AsyncAPI parser (npm, tools/asyncapi/package-lock.json) that tests/contract/test_asyncapi.py
+# runs offline; installed exactly as locked, without install scripts.
+ASYNCAPI_TOOLS := tools/asyncapi
+ASYNCAPI_STAMP := $(ASYNCAPI_TOOLS)/node_modules/.installed
+
+.PHONY: demo test lint typecheck bench bench-quick soak lock lock-tools clean asyncapi-parser
 
 # Exactly the locked versions (pip refuses anything without a matching hash), with the build
 # backend from its own lock, then the worker and the devkit themselves without resolving or
@@ -26,6 +31,12 @@ $(STAMP): pyproject.toml devkit/pyproject.toml $(DEV_LOCK) $(BUILD_LOCK)
 	$(BIN)/pip check
 	touch $(STAMP)
 
+$(ASYNCAPI_STAMP): $(ASYNCAPI_TOOLS)/package.json $(ASYNCAPI_TOOLS)/package-lock.json
+	cd $(ASYNCAPI_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(ASYNCAPI_STAMP)
+
+asyncapi-parser: $(ASYNCAPI_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/streams demo
 
@@ -37,7 +48,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects no tests; that is a failure here, never a pass.
-test: lint typecheck
+test: lint typecheck $(ASYNCAPI_STAMP)
 	$(BIN)/pytest -q
 
 # Benchmarks (not part of `make test`: tests never time anything). Writes bench/RESULTS.md.
@@ -82,4 +93,4 @@ lock-tools:
 		requirements/lock-tools.in -o $(TOOLS_LOCK)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(ASYNCAPI_TOOLS)/node_modules
