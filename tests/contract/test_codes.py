@@ -87,3 +87,16 @@ def test_the_committed_schemas_list_every_documented_code() -> None:
     assert "60011: app-wide request frequency limit (retried; the worker also slows down)" in (
         outcome.replace("\\n", "\n")
     )
+
+
+def test_contract_md_s_code_table_has_the_retry_policy() -> None:
+    text = (DIRECTORY.parent / "docs" / "CONTRACT.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    retried = [c for c in codes.RETRYABLE_CODES - codes.FREQUENCY_LIMIT_CODES if c > 0]
+    assert rows[", ".join(map(str, sorted(retried)))].rstrip().endswith("| yes |")
+    limits = ", ".join(map(str, sorted(codes.FREQUENCY_LIMIT_CODES)))
+    assert "slows down" in rows[limits]
+    for code in (codes.OK, codes.TRANSPORT_ERROR, codes.HTTP_ERROR, codes.MALFORMED_RESPONSE):
+        assert str(code) in rows
+    permanent = [c for c in OUTCOME_CODES if c > 0 and not codes.is_retryable(c)]
+    assert all(str(c) in rows["any other"] for c in permanent)
