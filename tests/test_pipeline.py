@@ -263,7 +263,8 @@ def test_cli_produce_and_tail(pipeline_factory: Make, tmp_path: Path) -> None:
     assert b"1 invalid change(s), nothing published" in refused.stderr
     assert b"line 6: " in refused.stderr
     produced = subprocess.run([*cli, "produce", "--raw", "--positions", str(source)],
-                              env=pipe.env(), capture_output=True, timeout=60, check=True)  # fmt: skip
+                              env=pipe.env(), capture_output=True, timeout=60,
+                              check=True)  # fmt: skip
     assert b"published 6 changes" in produced.stderr
     positions = [orjson.loads(line) for line in produced.stdout.splitlines()]
     assert len(positions) == 6 and positions[0]["partition"] == partition_for(b"u0", PARTITIONS)

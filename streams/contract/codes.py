@@ -87,11 +87,14 @@ class SdkCode:
 #: The codes a ValueCallback (and its ``resultCode``) reports other than a REST code verbatim.
 VALUE_CALLBACK_CODES: Final[Mapping[int, SdkCode]] = MappingProxyType(
     {
-        0: SdkCode("success"),
+        0: SdkCode(
+            "at least one conversation was set: walk data for each one's own resultCode (a call "
+            "with a non-zero code set none)"
+        ),
         6017: SdkCode(
-            "invalid parameter: the SDK refused the input before any request (a custom data "
-            "over 256 UTF-8 bytes or no conversation for the whole call, a bad conversation id "
-            "for that conversation), or the server did",
+            "invalid parameter: the SDK refused the input before any request (for the whole "
+            "call: no conversation, more than 100, a bad userID or a custom data over 256 UTF-8 "
+            "bytes; in one conversation's result: a bad conversation id), or the server did",
             (50002, 51006),
         ),
         6014: SdkCode("not logged in (the seed API's code; this SDK signs every request)"),
@@ -119,7 +122,9 @@ def value_callback_code_description() -> str:
     lines = [
         "The seed API's code: one of these, or otherwise the REST error code verbatim "
         f"({TENCENT_ERROR_CODES_URL}), or the client's own -1 (transport error), -2 (HTTP "
-        "status other than 200) or -3 (malformed response).",
+        "status other than 200) or -3 (malformed response). A non-zero call code means no "
+        "conversation was set: the request's own failure, or, when every conversation was "
+        "refused one by one, the first conversation's code.",
     ]
     for code, doc in VALUE_CALLBACK_CODES.items():
         rest = f" (REST {', '.join(map(str, doc.from_rest))})" if doc.from_rest else ""
