@@ -97,7 +97,11 @@ class Publisher:
         )
 
     async def __aenter__(self) -> Publisher:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()  # a failed start leaves it open (connections, warning)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

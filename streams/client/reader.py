@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from streams.client.connection import BrokerSettings
@@ -98,11 +98,18 @@ class OutcomeReader:
         )
         self._idle_ms = None if idle_s is None else int(idle_s * 1000)
         self.dedup = Deduplicator(remember)
+        #: Per partition, the offset after the last record handed out: what commit() commits
+        #: (the consumer's own position is past the whole fetched batch).
+        self._handed: dict[TopicPartition, int] = {}
         #: Records that are not a valid outcome (logged and skipped, never raised).
         self.malformed = 0
 
     async def __aenter__(self) -> OutcomeReader:
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._consumer.stop()  # a failed start leaves it open (connections, warning)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -110,7 +117,8 @@ class OutcomeReader:
 
     async def commit(self) -> None:
         """Commit the group's offsets up to what was yielded."""
-        await self._consumer.commit()
+        if self._handed:
+            await self._consumer.commit(dict(self._handed))
 
     async def records(self) -> AsyncIterator[Any]:
         """Every consumed record, undecoded (until idle, if ``idle_s`` was given)."""
@@ -121,8 +129,9 @@ class OutcomeReader:
             )
             if not batches and self._idle_ms is not None:
                 return
-            for batch in batches.values():
+            for tp, batch in batches.items():
                 for record in batch:
+                    self._handed[tp] = record.offset + 1
                     yield record
 
     async def __aiter__(self) -> AsyncIterator[ReceivedOutcome]:

@@ -48,8 +48,8 @@ async def scan(
     are read (a progress bar).
     """
     consumer = AIOKafkaConsumer(**settings.aiokafka_options(), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
         start = await consumer.beginning_offsets(partitions)
@@ -95,8 +95,8 @@ async def read_positions(
     if not wanted:
         return found
     consumer = AIOKafkaConsumer(**settings.aiokafka_options(), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign(list(wanted))
         for tp, offsets in wanted.items():
             consumer.pause(*wanted)
