@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from streams.sdk.config import IMSettings
 from streams.settings import Settings
+from tests.k8s import scaling
 from tests.k8s.manifests import Doc, config_checksum, ident, load_yaml
 
 #: Settings the lead adds to the worker for Kubernetes (not yet fields of Settings):
@@ -386,8 +387,8 @@ def check_scaledobject(docs: list[Doc]) -> list[str]:
     if (target.get("kind"), target.get("name")) != ("StatefulSet", "streams"):
         problems.append(f"scaleTargetRef {target} is not the worker StatefulSet")
     kafka = [t for t in spec["triggers"] if t["type"] == "kafka"]
-    if len(kafka) != 1 or len(spec["triggers"]) != 1:
-        return [*problems, "expected exactly one trigger, of type kafka"]
+    if len(kafka) != 1:
+        return [*problems, "expected exactly one trigger of type kafka"]
     meta = kafka[0]["metadata"]
     if meta.get("consumerGroup") != cfg["STREAMS_APP_ID"]:
         problems.append("trigger consumerGroup must be STREAMS_APP_ID (Faust's group id)")
@@ -406,6 +407,132 @@ def check_scaledobject(docs: list[Doc]) -> list[str]:
     auth = (kafka[0].get("authenticationRef") or {}).get("name")
     if auth and not select(docs, "TriggerAuthentication", auth):
         problems.append(f"TriggerAuthentication {auth} is missing")
+    return problems
+
+
+#: The ScaledObject's triggers by type, as its scalingModifiers formula names them.
+SCALING_TRIGGERS = {"kafka": "lag", "prometheus": "budget", "kubernetes-workload": "workers"}
+
+
+def _trigger(spec: Doc, kind: str) -> Doc:
+    found = [t for t in spec.get("triggers") or [] if t.get("type") == kind]
+    assert len(found) == 1, f"expected one {kind} trigger, found {len(found)}"
+    return dict(found[0])
+
+
+def _selector_labels(selector: str) -> dict[str, str] | None:
+    """``{label: value}`` of an equality-only label selector ``k=v,k=v``; None otherwise."""
+    labels = {}
+    for part in selector.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or value.startswith("=") or "!" in key:
+            return None
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def check_scaling_rule(docs: list[Doc]) -> list[str]:
+    """The lag rule, held while the workers are budget-bound (scaledobject.yaml's header).
+
+    Structure: named triggers of the three types, a formula that reads exactly those names, a
+    composite target equal to lagThreshold, a budget query that parses and reads only the
+    worker's metrics (scaling.promql_problems), a workers selector that selects the worker
+    pods. Behaviour: the formula run through the HPA's arithmetic (scaling.hpa_replicas) for
+    2..maxReplicaCount workers, lags from none to the cap and budgets around the threshold:
+    not budget-bound it must propose what the plain lag rule proposes; budget-bound, never more
+    than the current workers, and fewer only when the plain lag rule wants fewer.
+    """
+    scaled = one(docs, "ScaledObject", "streams")
+    spec = scaled["spec"]
+    namespace = scaled["metadata"].get("namespace")
+    problems: list[str] = []
+    triggers = spec.get("triggers") or []
+    for kind in SCALING_TRIGGERS:
+        if len([t for t in triggers if t.get("type") == kind]) != 1:
+            problems.append(f"expected exactly one {kind} trigger")
+    if problems:
+        return problems
+    names = [str(t.get("name", "")) for t in triggers]
+    for trigger, name in zip(triggers, names, strict=True):
+        expected = SCALING_TRIGGERS.get(trigger["type"])
+        if expected is not None and name != expected:
+            # docs/OPERATING.md's alerts select KEDA's series by trigger name (scaler="lag").
+            problems.append(f"{trigger['type']} trigger is named {name!r}, not {expected!r}")
+        elif not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            problems.append(f"{trigger['type']} trigger name {name!r} is not a formula variable")
+    if len(set(names)) != len(names):
+        problems.append(f"trigger names repeat: {names}")
+
+    modifiers = (spec.get("advanced") or {}).get("scalingModifiers") or {}
+    formula = str(modifiers.get("formula", ""))
+    if not formula:
+        return [*problems, "no advanced.scalingModifiers.formula"]
+    try:
+        used = scaling.formula_names(formula)
+    except scaling.FormulaError as exc:
+        return [*problems, f"formula {formula!r}: {exc}"]
+    if used - set(names):
+        problems.append(f"formula names no trigger: {sorted(used - set(names))}")
+    if set(names) - used:
+        problems.append(f"triggers the formula does not read: {sorted(set(names) - used)}")
+
+    lag, budget, workers = (_trigger(spec, kind) for kind in SCALING_TRIGGERS)
+    lag_threshold = float(lag["metadata"]["lagThreshold"])
+    target = float(modifiers.get("target", "nan"))
+    if target != lag_threshold:
+        problems.append(f"scalingModifiers.target {target:g} differs from lagThreshold")
+    metric_type = modifiers.get("metricType", "AverageValue")
+
+    meta = budget["metadata"]
+    problems += scaling.promql_problems(str(meta.get("query", "")), namespace)
+    if meta.get("ignoreNullValues") != "true":
+        problems.append('budget trigger: ignoreNullValues must be "true" (no series = 0)')
+    threshold = float(meta.get("threshold", "nan"))
+    if not 0 < threshold < 1:
+        problems.append(f"budget threshold {threshold:g} is not a fraction of time in (0, 1)")
+
+    # The pods the StatefulSet counts in status.replicas, which the HPA compares with.
+    sts_selector = one(docs, "StatefulSet", "streams")["spec"]["selector"]["matchLabels"]
+    if _selector_labels(str(workers["metadata"].get("podSelector", ""))) != sts_selector:
+        problems.append("workers podSelector must be the StatefulSet's selector (k=v,k=v)")
+    if problems:
+        return problems
+
+    lowest, highest = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+
+    def clamp(n: int) -> int:
+        return min(max(n, lowest), highest)
+
+    cap = highest * lag_threshold  # the kafka scaler's cap (allowIdleConsumers: false)
+    for current in range(max(lowest, 1), highest + 1):
+        per_worker = lag_threshold * current
+        lags = {0.0, 1.0, per_worker / 2, per_worker, per_worker + 1, per_worker * 3, cap}
+        for lag_value in sorted(lags):
+            plain = clamp(scaling.hpa_replicas(lag_value, lag_threshold, "AverageValue", current))
+            for bound in (0.0, threshold * 0.99, threshold, 1.0):
+                values = {
+                    lag["name"]: lag_value,
+                    budget["name"]: bound,
+                    workers["name"]: float(current),
+                }
+                try:
+                    composite = scaling.evaluate(formula, values)
+                    proposed = scaling.hpa_replicas(composite, target, metric_type, current)
+                except (scaling.FormulaError, ValueError, ZeroDivisionError) as exc:
+                    return [f"formula {formula!r} at {values}: {exc}"]
+                bound_now = bound >= threshold
+                expected = min(plain, current) if bound_now else plain
+                if clamp(proposed) != expected:
+                    state = "budget-bound" if bound_now else "not budget-bound"
+                    why = (
+                        " (adds workers while budget-bound)"
+                        if bound_now and clamp(proposed) > current
+                        else ""
+                    )
+                    return [
+                        f"{current} workers, lag {lag_value:g}, {state} (budget {bound:g}): the "
+                        f"HPA would go to {clamp(proposed)}, the rule says {expected}{why}"
+                    ]
     return problems
 
 

@@ -268,6 +268,11 @@ BROKEN: dict[str, tuple[str, Callable[[Doc], Any], str]] = {
         lambda d: d["spec"]["triggers"][0]["metadata"].update(lagThreshold=5000),
         "5000 is not of type 'string'",
     ),
+    "scaledobject-misspelled-modifier": (
+        "ScaledObject",
+        lambda d: _rename(d["spec"]["advanced"]["scalingModifiers"], "formula", "formulae"),
+        "'formulae' was unexpected",
+    ),
     "triggerauthentication-ref-without-key": (
         "TriggerAuthentication",
         lambda d: d["spec"]["secretTargetRef"][0].pop("key"),
@@ -324,6 +329,7 @@ def test_yamllint_rejects_duplicate_keys_and_yaml11_booleans(tmp_path: Path) -> 
         checks.check_network_policy,
         checks.check_topics,
         checks.check_scaledobject,
+        checks.check_scaling_rule,
     ],
     ids=lambda check: check.__name__,
 )
@@ -346,6 +352,19 @@ def _set_config(key: str, value: str | None) -> Callable[[Doc], Any]:
             doc["data"][key] = value
 
     return change
+
+
+def _modifiers(doc: Doc) -> Doc:
+    """The ScaledObject's scalingModifiers (the same object)."""
+    modifiers: Doc = doc["spec"]["advanced"]["scalingModifiers"]
+    return modifiers
+
+
+def _trigger(doc: Doc, kind: str) -> Doc:
+    """The ScaledObject's trigger of type ``kind`` (the same object)."""
+    [trigger] = [t for t in doc["spec"]["triggers"] if t["type"] == kind]
+    found: Doc = trigger
+    return found
 
 
 def _topic(name: str, change: Callable[[Doc], Any]) -> Callable[[Doc], Any]:
@@ -391,9 +410,107 @@ INCONSISTENT: dict[str, tuple[str, Callable[[Doc], Any], Callable[[list[Doc]], l
         checks.check_scaledobject,
         "maxReplicaCount <= 12 partitions",
     ),
+    "formula-ignores-the-budget": (
+        "ScaledObject",
+        lambda d: _modifiers(d).update(formula="lag + 0 * budget * workers"),
+        checks.check_scaling_rule,
+        "adds workers while budget-bound",
+    ),
+    "formula-holds-only-above-the-threshold": (
+        "ScaledObject",
+        lambda d: _modifiers(d).update(
+            formula="budget > 0.5 && lag > workers * 5000 ? workers * 5000 : lag"
+        ),
+        checks.check_scaling_rule,
+        "budget-bound (budget 0.5): the HPA would go to 6, the rule says 2",
+    ),
+    "formula-scales-down-because-budget-bound": (
+        "ScaledObject",
+        lambda d: _modifiers(d).update(formula="budget >= 0.5 ? workers * 2500 : lag"),
+        checks.check_scaling_rule,
+        "3 workers, lag 15000, budget-bound (budget 0.5): the HPA would go to 2, the rule says 3",
+    ),
+    "formula-names-an-undeclared-trigger": (
+        "ScaledObject",
+        lambda d: _modifiers(d).update(
+            formula="budgt >= 0.5 && lag > workers * 5000 ? workers * 5000 : lag"
+        ),
+        checks.check_scaling_rule,
+        "formula names no trigger: ['budgt']",
+    ),
+    "trigger-name-not-a-formula-variable": (
+        "ScaledObject",
+        lambda d: _trigger(d, "kafka").update(name="changes-lag"),
+        checks.check_scaling_rule,
+        "kafka trigger is named 'changes-lag', not 'lag'",
+    ),
+    "composite-target-differs-from-lag-threshold": (
+        "ScaledObject",
+        lambda d: _modifiers(d).update(target="1000"),
+        checks.check_scaling_rule,
+        "scalingModifiers.target 1000 differs from lagThreshold",
+    ),
+    "composite-metric-type-value": (
+        "ScaledObject",
+        lambda d: _modifiers(d).update(metricType="Value"),
+        checks.check_scaling_rule,
+        "not budget-bound (budget 0): the HPA would go to 4, the rule says 2",
+    ),
+    "budget-query-does-not-parse": (
+        "ScaledObject",
+        lambda d: _trigger(d, "prometheus")["metadata"].update(
+            query="avg(rate(streams_im_budget_bound_seconds_total[2m])"
+        ),
+        checks.check_scaling_rule,
+        "query does not parse as PromQL",
+    ),
+    "budget-query-misspelled-metric": (
+        "ScaledObject",
+        lambda d: _trigger(d, "prometheus")["metadata"].update(
+            query="avg(rate(streams_im_budget_bound_second_total[2m]))"
+        ),
+        checks.check_scaling_rule,
+        "'streams_im_budget_bound_second_total', which the worker does not export",
+    ),
+    "budget-query-per-pod": (
+        "ScaledObject",
+        lambda d: _trigger(d, "prometheus")["metadata"].update(
+            query="avg by (pod) (rate(streams_im_budget_bound_seconds_total[2m]))"
+        ),
+        checks.check_scaling_rule,
+        "query may return several series",
+    ),
+    "budget-query-rate-of-a-gauge": (
+        "ScaledObject",
+        lambda d: _trigger(d, "prometheus")["metadata"].update(
+            query="avg(rate(streams_im_budget[2m]))"
+        ),
+        checks.check_scaling_rule,
+        "rate() of streams_im_budget, not a counter",
+    ),
+    "budget-query-of-another-namespace": (
+        "ScaledObject",
+        lambda d: d["metadata"].update(namespace="other-streams"),
+        checks.check_scaling_rule,
+        'streams_im_budget_bound_seconds_total must select namespace="other-streams"',
+    ),
+    "budget-null-is-an-error": (
+        "ScaledObject",
+        lambda d: _trigger(d, "prometheus")["metadata"].update(ignoreNullValues="false"),
+        checks.check_scaling_rule,
+        "ignoreNullValues must be",
+    ),
+    "workers-counts-other-pods": (
+        "ScaledObject",
+        lambda d: _trigger(d, "kubernetes-workload")["metadata"].update(
+            podSelector="app.kubernetes.io/name=streams"
+        ),
+        checks.check_scaling_rule,
+        "workers podSelector must be the StatefulSet's selector",
+    ),
     "scaler-watches-another-group": (
         "ScaledObject",
-        lambda d: d["spec"]["triggers"][0]["metadata"].update(consumerGroup="other"),
+        lambda d: _trigger(d, "kafka")["metadata"].update(consumerGroup="other"),
         checks.check_scaledobject,
         "consumerGroup must be STREAMS_APP_ID",
     ),
