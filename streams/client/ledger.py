@@ -82,17 +82,23 @@ class Ledger:
         return ledger
 
     def to_replay(self, filters: Filters) -> tuple[list[Outcome], int]:
-        """The failed events to re-publish (oldest source first), and how many were skipped
-        because another copy of the same event_id settled since."""
+        """The failed events to re-publish (oldest source first, one copy per event_id: its
+        newest), and how many were skipped because another copy of the same event_id settled
+        since."""
         settled = {o.event_id for o in self.outcomes.values() if o.status in SETTLED and o.event_id}
         failed = [
             o
             for o in self.outcomes.values()
             if o.status is OutcomeStatus.FAILED and filters.match(o)
         ]
-        chosen = [o for o in failed if o.event_id not in settled]
-        chosen.sort(key=source_of)
-        return chosen, len(failed) - len(chosen)
+        unsettled = [o for o in failed if o.event_id not in settled]
+        # An event whose replay failed too (a lasting outage) is replayed once, not once per
+        # copy: that would double its copies at every run.
+        newest: dict[str | Source, Outcome] = {}
+        for o in sorted(unsettled, key=source_of):
+            newest[source_of(o) if o.event_id is None else o.event_id] = o
+        chosen = sorted(newest.values(), key=source_of)
+        return chosen, len(failed) - len(unsettled)
 
     def expectations(self, filters: Filters) -> Iterator[Expectation]:
         """Per conversation named by a selected outcome: what the IM should hold."""
@@ -123,8 +129,8 @@ def order_of(outcome: Outcome) -> tuple[int, int, int]:
     """The last-write-wins order of the outcome's event (as the worker decided it)."""
     version = -1 if outcome.version is None else outcome.version
     occurred: datetime | str | None = outcome.occurred_at
-    if isinstance(occurred, str):
-        occurred = datetime.fromisoformat(occurred)
+    if isinstance(occurred, str):  # RFC 3339 allows 't' and 'z', 3.11's fromisoformat does not
+        occurred = datetime.fromisoformat(occurred.upper())
     return (version, 0 if occurred is None else micros(occurred), outcome.source.offset)
 
 
