@@ -17,7 +17,7 @@ BUILD_LOCK := requirements/build.lock
 ASYNCAPI_TOOLS := tools/asyncapi
 ASYNCAPI_STAMP := $(ASYNCAPI_TOOLS)/node_modules/.installed
 
-.PHONY: demo test lint typecheck bench bench-quick soak lock lock-tools clean asyncapi-parser
+.PHONY: demo test lint typecheck bench bench-quick soak examples lock lock-tools clean asyncapi-parser
 
 # Exactly the locked versions (pip refuses anything without a matching hash), with the build
 # backend from its own lock, then the worker and the devkit themselves without resolving or
@@ -61,6 +61,12 @@ bench-quick: $(STAMP)
 # Longer reliability variants (crash/rebalance soaks); not part of `make test`.
 soak: $(STAMP)
 	STREAMS_SOAK=1 $(BIN)/pytest -q tests/reliability -m soak
+
+# The Go (Sarama) producer and consumer end to end against a worker on the embedded broker, the
+# producer's murmur2 partitioning checked against the worker's (examples/README.md). Not part of
+# `make test`; installs Go and Debian's Sarama with apt-get when they are missing.
+examples: $(STAMP)
+	examples/run.sh
 
 # Rewrites the locks from both pyproject.toml files and requirements/*.in, keeping every version
 # already locked that still fits; `make lock UPGRADE=--upgrade` moves everything to the newest
