@@ -18,8 +18,8 @@ def applied(offset: int, data: str, **fields: Any) -> Outcome:
 
 
 def failed(offset: int, data: str = "f", **fields: Any) -> Outcome:
-    fields = {"code": 70169, "reason": "retries_exhausted"} | fields
-    return make_outcome("failed", offset, custom_data=data, **fields)
+    defaults: dict[str, Any] = {"code": 70169, "reason": "retries_exhausted"}
+    return make_outcome("failed", offset, custom_data=data, **(defaults | fields))
 
 
 def at(second: int) -> str:
