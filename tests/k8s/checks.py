@@ -190,6 +190,7 @@ def check_statefulset(docs: list[Doc]) -> list[str]:
 
     problems += _security(pod, container)
     problems += _probes(container)
+    problems += _spread(pod, spec["template"]["metadata"].get("labels") or {})
 
     resources = container.get("resources") or {}
     for kind in ("requests", "limits"):
@@ -233,6 +234,29 @@ def _security(pod: Doc, container: Doc) -> list[str]:
     profile = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
     if profile != "RuntimeDefault":
         problems.append(f"seccompProfile must be RuntimeDefault, got {profile!r}")
+    return problems
+
+
+#: Topology keys the workers must be spread over, softly (a worker not spread is still better
+#: than partitions without one).
+SPREAD_KEYS = ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+
+
+def _spread(pod: Doc, labels: dict[str, str]) -> list[str]:
+    problems = []
+    constraints = {c.get("topologyKey"): c for c in pod.get("topologySpreadConstraints") or []}
+    for key in SPREAD_KEYS:
+        constraint = constraints.get(key)
+        if constraint is None:
+            problems.append(f"no topologySpreadConstraint on {key}")
+            continue
+        if constraint.get("whenUnsatisfiable") != "ScheduleAnyway":
+            problems.append(f"spread on {key} must be whenUnsatisfiable: ScheduleAnyway")
+        if constraint.get("maxSkew") != 1:
+            problems.append(f"spread on {key}: maxSkew {constraint.get('maxSkew')}, expected 1")
+        selector = (constraint.get("labelSelector") or {}).get("matchLabels") or {}
+        if not _selects(selector, labels):
+            problems.append(f"spread on {key} does not select the worker pods")
     return problems
 
 

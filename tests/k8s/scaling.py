@@ -27,10 +27,11 @@ import promql_parser
 
 from streams.observability import Metrics
 
-#: The adaptive per-worker rate control's metrics (issue 18 item 3), which the prometheus trigger
-#: reads and which another change adds to streams/observability.py; their Prometheus types. A
-#: name here that the registry already exports must have this type there. Remove a name once the
-#: registry has it (then the registry alone vouches for it).
+#: The adaptive per-worker rate control's metrics (issue 18 item 3), which the prometheus trigger,
+#: the dashboard and the alerts of k8s/monitoring (tests/k8s/monitoring.py) read and which another
+#: change adds to streams/observability.py; their Prometheus types. A name here that the registry
+#: (or a live worker's /metrics) already exports must have this type there. Remove a name once
+#: the registry has it (then the registry alone vouches for it; test_monitoring warns).
 PENDING_METRICS = {
     "streams_im_rate_limit": "gauge",
     "streams_im_budget": "gauge",

@@ -45,6 +45,8 @@ from tests.k8s.manifests import (
 )
 
 CUSTOM_KINDS = {"KafkaTopic", "ScaledObject", "TriggerAuthentication"}
+#: k8s/monitoring's custom resources (the Prometheus Operator's), rendered by the overlay.
+MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule"}
 APP_KINDS = {
     "ServiceAccount",
     "ConfigMap",
@@ -93,7 +95,10 @@ def test_kustomize_renders_the_base_and_the_overlay(
     base_docs: list[Doc], overlay_docs: list[Doc]
 ) -> None:
     assert {d["kind"] for d in base_docs} == APP_KINDS
-    assert {d["kind"] for d in overlay_docs} == APP_KINDS | {"Namespace", "Secret"}
+    assert {d["kind"] for d in overlay_docs} == APP_KINDS | MONITORING_KINDS | {
+        "Namespace",
+        "Secret",
+    }
     kafka_topics = checks.select(overlay_docs, "KafkaTopic")
     assert len(kafka_topics) == 5
     # The overlay namespaces the app but leaves the KafkaTopics where the Topic Operator looks.
@@ -174,7 +179,7 @@ def test_the_secret_example_is_schema_valid(example_secrets: list[Doc], tmp_path
 
 def test_custom_resource_schemas_are_valid_json_schemas() -> None:
     schemas = sorted(SCHEMAS.glob("*.json"))
-    assert len(schemas) == len(CUSTOM_KINDS)
+    assert len(schemas) == len(CUSTOM_KINDS | MONITORING_KINDS)
     result = run([tool("check-jsonschema"), "--check-metaschema", *map(str, schemas)])
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -187,7 +192,7 @@ def test_kubernetes_validate_cli_strict(overlay_docs: list[Doc], tmp_path: Path)
     assert result.returncode == 0, result.stdout + result.stderr
     # The CLI only warns on kinds it has no schema for: each must be covered by k8s/schemas/.
     unchecked = set(re.findall(r"schema for kind (\w+)", result.stdout))
-    assert unchecked == CUSTOM_KINDS
+    assert unchecked == CUSTOM_KINDS | MONITORING_KINDS
     assert all(schema_for(d) for d in overlay_docs if d["kind"] in unchecked)
 
     broken = mutated(overlay_docs, "StatefulSet", lambda d: d["spec"].update(replicas="two"))
@@ -531,6 +536,26 @@ INCONSISTENT: dict[str, tuple[str, Callable[[Doc], Any], Callable[[list[Doc]], l
         lambda d: container(d)["securityContext"].update(readOnlyRootFilesystem=False),
         checks.check_statefulset,
         "readOnlyRootFilesystem must be true",
+    ),
+    "no-zone-spread": (
+        "StatefulSet",
+        lambda d: pod(d).update(topologySpreadConstraints=pod(d)["topologySpreadConstraints"][1:]),
+        checks.check_statefulset,
+        "no topologySpreadConstraint on topology.kubernetes.io/zone",
+    ),
+    "hard-zone-spread": (
+        "StatefulSet",
+        lambda d: pod(d)["topologySpreadConstraints"][0].update(whenUnsatisfiable="DoNotSchedule"),
+        checks.check_statefulset,
+        "spread on topology.kubernetes.io/zone must be whenUnsatisfiable: ScheduleAnyway",
+    ),
+    "spread-selects-other-pods": (
+        "StatefulSet",
+        lambda d: pod(d)["topologySpreadConstraints"][1]["labelSelector"]["matchLabels"].update(
+            {"app.kubernetes.io/component": "metrics"}
+        ),
+        checks.check_statefulset,
+        "spread on kubernetes.io/hostname does not select the worker pods",
     ),
     "replicas-fight-keda": (
         "StatefulSet",
