@@ -211,6 +211,50 @@ class Settings(BrokerSettings):
         pattern=r"^(rocksdb|memory)://$",
         description="`rocksdb://` (production) or `memory://` (rebuilt from the changelog).",
     )
+    # RocksDB opens one database per table partition the worker holds (its own and standbys'),
+    # each with its own write buffers and block cache: the defaults keep 12 partitions inside
+    # the StatefulSet's 1 GiB limit (docs/PERFORMANCE.md, "RocksDB"; tests/engine).
+    rocksdb_write_buffer_mb: int = Field(
+        default=4,
+        ge=1,
+        le=512,
+        description=(
+            "RocksDB memtable size in MiB, per table partition (two per partition: one filling, "
+            "one flushing). Faust's default, 64 MiB x 3 per partition, is 2.3 GiB at 12 "
+            "partitions; the table's writes are small (about 100 bytes per conversation)."
+        ),
+    )
+    rocksdb_block_cache_mb: int = Field(
+        default=16,
+        ge=1,
+        le=8192,
+        description=(
+            "RocksDB block cache in MiB, per table partition (a cache per partition, not shared). "
+            "Faust's default, 2 GiB per partition, exceeds any pod's memory limit. A window reads "
+            "each of its conversations once; reads the cache misses come from the page cache."
+        ),
+    )
+    rocksdb_max_open_files: int = Field(
+        default=256,
+        ge=16,
+        le=1_000_000,
+        description=(
+            "Open SST files per table partition (each keeps its index and filter in memory, "
+            "outside the block cache). Faust's default is 90 % of the process's file limit per "
+            "partition, so 12 partitions could ask for 10x the descriptors the process has."
+        ),
+    )
+    table_standby_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description=(
+            "Standby copies of each table partition kept by other workers. 0: a worker's own "
+            "volume keeps its partitions across restarts, and a partition that moves to another "
+            "worker is recovered from the compacted changelog (docs/PERFORMANCE.md, RocksDB); "
+            "each standby doubles the RocksDB memory and changelog reading of every worker."
+        ),
+    )
     log_level: str = Field(
         default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level."
     )

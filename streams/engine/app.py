@@ -133,6 +133,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_session_timeout": settings.broker_session_timeout_s,
         "broker_heartbeat_interval": settings.broker_heartbeat_interval_s,
         "broker_rebalance_timeout": settings.broker_rebalance_timeout_s,
+        "table_standby_replicas": settings.table_standby_replicas,
     }
     if settings.group_instance_id:
         conf["consumer_group_instance_id"] = settings.group_instance_id
@@ -143,6 +144,46 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     if settings.embedded_broker:
         conf.update(EMBEDDED_OVERRIDES)
     return conf
+
+
+#: Memtables per RocksDB database: one being filled while the other is flushed. Faust's 3 let
+#: writes go on through a slow flush; the table's writes are ~100-byte records, in windows.
+ROCKSDB_WRITE_BUFFERS = 2
+
+
+def rocksdb_options(settings: Settings) -> dict[str, Any]:
+    """Options of each RocksDB database the last-applied table opens (one per partition).
+
+    Faust reads them from the table's ``options`` (``faust.stores.rocksdb.RocksDBOptions``);
+    its defaults (64 MiB x 3 write buffers, a 2 GiB block cache and 90 % of the process's file
+    limit, per partition) are sized for a machine, not a pod (docs/PERFORMANCE.md, "RocksDB").
+    """
+    mib = 1024 * 1024
+    return {
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * mib,
+        "max_write_buffer_number": ROCKSDB_WRITE_BUFFERS,
+        "block_cache_size": settings.rocksdb_block_cache_mb * mib,
+        "max_open_files": settings.rocksdb_max_open_files,
+    }
+
+
+def rocksdb_partition_mib(settings: Settings) -> int:
+    """The most memory one table partition's RocksDB caches and memtables can hold, in MiB.
+
+    Index and filter blocks of open files come on top (a few MiB per million conversations).
+    """
+    return (
+        settings.rocksdb_write_buffer_mb * ROCKSDB_WRITE_BUFFERS + settings.rocksdb_block_cache_mb
+    )
+
+
+def rocksdb_worst_case_mib(settings: Settings, partitions: int) -> int:
+    """RocksDB memory of a worker holding every partition and its standbys, in MiB.
+
+    A standby is never on its active's worker, so this over-counts when standbys are kept; it is
+    the bound the pod's memory limit must cover (tests/engine/test_rocksdb_options.py).
+    """
+    return rocksdb_partition_mib(settings) * partitions * (1 + settings.table_standby_replicas)
 
 
 #: Tansu 0.6 holds JoinGroup for about half the session timeout, so short timeouts bring the
@@ -179,6 +220,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics, TrackedTable]:
         # Values are plain JSON lists (streams.core.records.LastApplied.to_json).
         schema=_JSON_TABLE_SCHEMA,
         partitions=settings.topic_partitions,
+        # The memory store takes and ignores them.
+        options=rocksdb_options(settings),
     )
     return app, topics, cast(TrackedTable, table)
 
