@@ -22,6 +22,7 @@ from streams.core.coalesce import PlannedRequest
 from streams.core.records import Change
 from streams.core.retry import RetryPolicy
 from streams.request_budget import RateLimiter
+from streams.sdk import codes
 from streams.sdk.types import RequestResult
 
 
@@ -52,6 +53,8 @@ class ApplyReport:
     requests: int = 0
     retries: int = 0
     codes: dict[int, int] = field(default_factory=dict)
+    #: Requests answered with a frequency limit (60007 and kin, at request or item level).
+    frequency_limited: int = 0
     #: (seconds, conversations) of every request, for the latency and batch-size metrics.
     timings: list[tuple[float, int]] = field(default_factory=list)
 
@@ -145,12 +148,15 @@ class Applier:
     ) -> RequestResult:
         values = [(c.change.conversation_id, c.change.custom_data) for c in changes]
         async with self._slots:
-            await self._limiter.acquire()
+            waited = await self._limiter.acquire()
             sent = self._clock()
             result = await self._client.mark(user_id, values)
             report.timings.append((self._clock() - sent, len(values)))
         report.requests += 1
         report.codes[result.code] = report.codes.get(result.code, 0) + 1
         if result.frequency_limited:
+            report.frequency_limited += 1
             self._limiter.frequency_limited()
+        elif result.code >= codes.OK:  # the IM answered within its quota (client codes are < 0)
+            self._limiter.succeeded(waited)
         return result

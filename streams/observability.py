@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streams.pipeline import WindowStats
 
@@ -46,7 +46,29 @@ class Metrics:
             "streams_sdk_retries", "Conversations sent again after a retryable error.", registry=r
         )
         self.limiter_wait = Counter(
-            "streams_rate_limiter_wait_seconds", "Time spent waiting for the budget.", registry=r
+            "streams_rate_limiter_wait_seconds",
+            "Time requests spent waiting for the rate limiter, summed over the requests.",
+            registry=r,
+        )
+        self.rate_limit = Gauge(
+            "streams_im_rate_limit",
+            "IM requests per second this worker allows itself now.",
+            registry=r,
+        )
+        self.budget = Gauge(
+            "streams_im_budget",
+            "The app-wide IM budget per second (STREAMS_RATE_LIMIT).",
+            registry=r,
+        )
+        self.budget_bound = Counter(
+            "streams_im_budget_bound_seconds",
+            "Time during which requests waited for the rate limiter (budget-bound).",
+            registry=r,
+        )
+        self.frequency_limited = Counter(
+            "streams_im_frequency_limited",
+            "IM requests answered with a frequency limit (60007, 60011, 60018, 60019).",
+            registry=r,
         )
         self.window_events = Histogram(
             "streams_window_events", "Events per window.", buckets=_SIZE_BUCKETS, registry=r
@@ -79,8 +101,15 @@ class Metrics:
             registry=r,
         )
 
-    def observe_window(self, stats: WindowStats, limiter_wait_s: float) -> None:
-        """Record one finished window (and the limiter wait accumulated during it)."""
+    def watch_budget(self, budget: float, rate: Callable[[], float]) -> None:
+        """Export the configured budget, and the limiter's current rate as read at each scrape."""
+        self.budget.set(budget)
+        self.rate_limit.set_function(rate)
+
+    def observe_window(
+        self, stats: WindowStats, limiter_wait_s: float, budget_bound_s: float = 0.0
+    ) -> None:
+        """Record one finished window (and the limiter's figures accumulated during it)."""
         self.events.inc(stats.events)
         for status, count in stats.statuses.items():
             self.outcomes.labels(status).inc(count)
@@ -91,6 +120,8 @@ class Metrics:
             self.per_request.observe(items)
         self.retries.inc(stats.sdk.retries)
         self.limiter_wait.inc(limiter_wait_s)
+        self.budget_bound.inc(budget_bound_s)
+        self.frequency_limited.inc(stats.sdk.frequency_limited)
         self.window_events.observe(stats.events)
         self.window_conversations.observe(stats.conversations)
         self.dead_letters.inc(stats.dead_letters)

@@ -14,8 +14,16 @@ from pydantic_settings import SettingsConfigDict
 
 from streams.client.connection import BrokerSettings, SecurityProtocol
 from streams.core.dead_letters import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
+from streams.core.rate_control import RateControl
 
-__all__ = ["EventLoop", "OnRetryExhausted", "SdkBackend", "SecurityProtocol", "Settings"]
+__all__ = [
+    "EventLoop",
+    "OnRetryExhausted",
+    "RateControl",
+    "SdkBackend",
+    "SecurityProtocol",
+    "Settings",
+]
 
 
 class SdkBackend(StrEnum):
@@ -176,7 +184,21 @@ class Settings(BrokerSettings):
         default=200.0,
         gt=0,
         le=100_000,
-        description="The app-wide IM request budget per second, shared by partition.",
+        description=(
+            "The app-wide IM request budget per second (the quota paid for): no worker ever "
+            "sends faster, and with `fixed` rate control each sends at most its partition share."
+        ),
+    )
+    rate_control: RateControl = Field(
+        default=RateControl.ADAPTIVE,
+        description=(
+            "`adaptive`: each worker starts at its partition share of STREAMS_RATE_LIMIT and "
+            "adapts (AIMD): frequency-limit answers (60007 and kin) cut its rate, at most once "
+            "a second; while its requests wait for the limiter it grows, up to the whole "
+            "budget, so a hot worker uses what idle ones leave and a budget above the real "
+            "quota converges to it. `fixed`: the partition share, paused 1 s and halved after a "
+            "frequency limit (the old split, kept for comparison)."
+        ),
     )
     sdk_concurrency: int = Field(
         default=32, ge=1, le=256, description="IM requests in flight per worker."

@@ -47,7 +47,7 @@ class Worker:
         runner.use_event_loop(settings.event_loop)
         self.app, self.topics, self.table = create_app(settings)
         self.client = TencentIMClient(im)
-        self.limiter = RateLimiter(budget_share(settings.rate_limit, 0, 0))
+        self.limiter = RateLimiter(settings.rate_limit, control=settings.rate_control)
         policy = RetryPolicy(
             base_s=settings.sdk_retry_base_s,
             cap_s=settings.sdk_retry_cap_s,
@@ -82,7 +82,9 @@ class Worker:
             owns=self._owns,
         )
         self.metrics = Metrics()
+        self.metrics.watch_budget(settings.rate_limit, self.limiter.rate)
         self._limiter_waited = 0.0
+        self._limiter_bound = 0.0
         self._refetches = 0
         runner.watch_recovery(self.app)
         self.agent = make_agent(
@@ -112,20 +114,23 @@ class Worker:
         return int(count or self.settings.topic_partitions)
 
     async def _on_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        """Take this worker's share of the app-wide request budget."""
+        """Start again from this worker's partition share of the app-wide request budget."""
         self._owned = frozenset(owned_partitions(self.app, self.settings.changes_topic))
         self._assigned_once = True
         owned = len(self._owned)
-        rate = budget_share(self.settings.rate_limit, owned, self._partition_count())
-        self.limiter.set_rate(rate)
-        log.info("owning %d partitions: SDK budget %.1f requests/s", owned, rate)
+        share = budget_share(self.settings.rate_limit, owned, self._partition_count())
+        self.limiter.restart(share)
+        log.info(
+            "owning %d partitions: SDK rate %.1f requests/s of the %g/s budget (%s)",
+            owned, share, self.settings.rate_limit, self.settings.rate_control.value,
+        )  # fmt: skip
 
     def _on_window(self, stats: WindowStats) -> None:
-        waited, self._limiter_waited = (
-            self.limiter.waited_s - self._limiter_waited,
-            self.limiter.waited_s,
+        waited, bound = self.limiter.waited_s, self.limiter.bound_s
+        self.metrics.observe_window(
+            stats, waited - self._limiter_waited, bound - self._limiter_bound
         )
-        self.metrics.observe_window(stats, waited)
+        self._limiter_waited, self._limiter_bound = waited, bound
         if isinstance(self.app.monitor, LeanPrometheusMonitor):
             self.app.monitor.flush_table_ops()
         refetches = cast(GaplessConsumer, self.app.consumer).refetches

@@ -2,12 +2,14 @@
 
 import asyncio
 import random
+import time
 from collections.abc import Sequence
 
 import pytest
 
 from streams.apply import Applied, Applier
 from streams.core.coalesce import plan
+from streams.core.rate_control import RateControl
 from streams.core.records import Change
 from streams.core.retry import RetryPolicy
 from streams.request_budget import RateLimiter
@@ -15,12 +17,13 @@ from tests.core.helpers import change, home
 from tests.fakes import ScriptedIM, SlowIM
 
 
-def run(scripts: dict[str, list[int]], *, deadline: float = 10.0, owns=lambda p: True):  # type: ignore[no-untyped-def]
+def run(scripts: dict[str, list[int]], *, deadline: float = 10.0, owns=lambda p: True,  # type: ignore[no-untyped-def]
+        limiter: RateLimiter | None = None):  # fmt: skip
     clock = [0.0]
     im = ScriptedIM(scripts, clock)
     policy = RetryPolicy(base_s=0.0001, cap_s=0.001, deadline_s=deadline)
     applier = Applier(
-        im, RateLimiter(1e6), policy, concurrency=2, owns=owns,
+        im, limiter or RateLimiter(1e6), policy, concurrency=2, owns=owns,
         clock=lambda: clock[0], rng=random.Random(1),
     )  # fmt: skip
     winners = [
@@ -98,3 +101,40 @@ def test_a_failing_request_stops_the_windows_other_requests() -> None:
 
     asyncio.run(scenario())
     assert im.answered == ["ann"]
+
+
+def test_frequency_limits_cut_the_rate_and_successes_are_reported() -> None:
+    limiter = RateLimiter(100)
+    assert limiter.rate() == pytest.approx(98), "before an assignment: the whole budget"
+    im, report = run({"c2c_b": [60007]}, limiter=limiter)
+    assert im.calls == [["c2c_a", "c2c_b", "c2c_c"], ["c2c_b"]], "retried like any retryable"
+    assert (report.frequency_limited, limiter.frequency_limits) == (1, 1)
+    assert report.codes == {0: 2}, "an item-level 60007 in a request answered 0"
+    assert limiter.rate() < 98 * 0.9, "cut, and one success does not climb back"
+
+
+def test_the_limiter_says_which_requests_waited_and_for_how_long() -> None:
+    async def scenario() -> tuple[list[bool], RateLimiter, float, float]:
+        limiter = RateLimiter(50)  # a slot every ~20 ms
+        started = time.monotonic()
+        waited = await asyncio.gather(*(limiter.acquire() for _ in range(4)))
+        elapsed, summed = time.monotonic() - started, limiter.waited_s
+        limiter.succeeded(waited[-1])
+        limiter.frequency_limited()
+        waited.append(await limiter.acquire())  # held after the limit
+        return waited, limiter, elapsed, summed
+
+    waited, limiter, elapsed, summed = asyncio.run(scenario())
+    assert waited == [False, True, True, True, True]
+    assert summed > elapsed, "three requests waited at the same time: their waits overlap"
+    assert 0 < limiter.bound_s < limiter.waited_s, "budget-bound time counts the overlap once"
+    assert limiter.frequency_limits == 1
+
+
+def test_fixed_control_keeps_the_share() -> None:
+    limiter = RateLimiter(100, control=RateControl.FIXED)
+    limiter.restart(25)
+    limiter.succeeded(True)
+    assert limiter.rate() == 25
+    limiter.frequency_limited()
+    assert limiter.rate() == 12.5, "halved (and held for a second)"

@@ -18,17 +18,25 @@ from streams_devkit.broker import free_port
 
 def test_window_stats_become_metrics() -> None:
     metrics = Metrics()
-    sdk = ApplyReport(requests=2, retries=3, codes={0: 1, 70169: 1}, timings=[(0.01, 40), (0.2, 2)])
+    sdk = ApplyReport(requests=2, retries=3, codes={0: 1, 70169: 1}, frequency_limited=1,
+                      timings=[(0.01, 40), (0.2, 2)])  # fmt: skip
     stats = WindowStats(events=50, conversations=42, dead_letters=1, forwards=2,
                         forged_origins=3, quarantined=1,
                         statuses={"applied": 40, "rejected": 1}, sdk=sdk)  # fmt: skip
-    metrics.observe_window(stats, limiter_wait_s=0.5)
+    rate = [40.0]
+    metrics.watch_budget(200, lambda: rate[0])
+    metrics.observe_window(stats, limiter_wait_s=0.5, budget_bound_s=0.25)
+    rate[0] = 35.5
     value = metrics.registry.get_sample_value
     assert value("streams_events_consumed_total") == 50
     assert value("streams_outcomes_total", {"status": "applied"}) == 40
     assert value("streams_sdk_requests_total", {"code": "70169"}) == 1
     assert value("streams_sdk_retries_total") == 3
     assert value("streams_rate_limiter_wait_seconds_total") == 0.5
+    assert value("streams_im_budget_bound_seconds_total") == 0.25
+    assert value("streams_im_frequency_limited_total") == 1
+    assert value("streams_im_budget") == 200
+    assert value("streams_im_rate_limit") == 35.5, "read from the limiter at each scrape"
     assert value("streams_events_per_request_sum") == 42
     assert value("streams_sdk_request_seconds_count") == 2
     assert value("streams_misrouted_forwards_total") == 2

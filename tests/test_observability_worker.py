@@ -72,6 +72,12 @@ def test_health_readiness_and_metrics(pipeline_factory: Make) -> None:
     assert 'streams_outcomes_total{status="rejected"} 1.0' in text
     assert 'streams_sdk_requests_total{code="0"}' in text
     assert metric(text, "streams_dead_letters_total") == 1
+    # The rate control's figures ("are we using the quota we pay for?" divides the requests'
+    # rate by streams_im_budget): the default budget, and one worker's whole share of it.
+    assert metric(text, "streams_im_budget") == 200
+    assert 0 < metric(text, "streams_im_rate_limit") <= 200
+    assert metric(text, "streams_im_budget_bound_seconds_total") >= 0
+    assert metric(text, "streams_im_frequency_limited_total") == 0
     assert "streams_sdk_request_seconds_bucket" in text
     # Faust's own sensor exports into the same registry: the changes topic's end offsets.
     ends = [

@@ -1,9 +1,10 @@
 """Frequency-limit storm: the IM allows fewer requests per second than the workers' budget.
 
 The emulator answers 60007 beyond ``rate_limit`` requests per 1-second bucket, applying nothing;
-two workers share a budget of 1.5 times that. They must back off (pause and halve their rate
-after each 60007) and retry until everything is applied: no event lost, one first outcome per
-event, the statuses adding up to the published count.
+two workers share a budget of 1.5 times that. Their adaptive rates (streams/core/rate_control.py)
+start at the partition shares, 1.47 times the quota together, and must settle under it after a
+few 60007s, retrying those until everything is applied: no event lost, one first outcome per
+event, the statuses adding up to the published count, and few requests refused.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def test_frequency_limit_storm_backs_off_and_loses_nothing(
     pipe, emulator = reliable_pipeline(
         rate_limit=IM_LIMIT, worker_env={"STREAMS_RATE_LIMIT": str(WORKER_BUDGET)}
     )
-    work = Workload(tag=pipe.prefix, users=80, conversations=5, rounds=5, replay_share=0.1)
+    work = Workload(tag=pipe.prefix, users=200, conversations=2, rounds=6, replay_share=0.1)
     pipe.start_worker()
     pipe.start_worker()
     wait_for(
@@ -71,7 +72,9 @@ def test_frequency_limit_storm_backs_off_and_loses_nothing(
         "accepted_per_s": round(accepted / elapsed, 1),
         "wall_s": round(elapsed, 1),
     }
-    # Adapting: with the pause-and-halve the two workers (14.7/s each) fall below the IM's 20/s
-    # and about 14 % of requests are refused; with the penalty disabled it was 25-28 % (measured).
-    assert figures["share_60007"] < 0.2, figures
+    # The shares overshoot the quota by 47 % until the first 60007s: that start costs a few
+    # refusals, then the rates hold just under the quota (the fixed split, pause-and-halve,
+    # refused 11-15 % here; docs/PERFORMANCE.md, "Rate control").
+    assert figures["share_60007"] <= 0.05, figures
+    assert accepted >= stats["requests"] * 0.95
     assert all(w.poll() is None for w in pipe.workers)

@@ -1,4 +1,4 @@
-"""Outcome records against the contract model, the retry policy and the token bucket."""
+"""Outcome records against the contract model, and the retry policy."""
 
 import pytest
 
@@ -7,7 +7,6 @@ from streams.core.coalesce import Decision
 from streams.core.outcomes import for_decision, for_rejection, for_result
 from streams.core.records import Rejection
 from streams.core.retry import RetryPolicy
-from streams.core.token_bucket import PENALTY_PAUSE_S, TokenBucket
 from tests.core.helpers import change, envelope
 
 AT = "2026-11-25T12:00:00+00:00"
@@ -50,27 +49,3 @@ def test_deadline_bounds_retries() -> None:
     policy = RetryPolicy(deadline_s=5)
     assert policy.allows(started=100.0, now=104.0, delay=0.5)
     assert not policy.allows(started=100.0, now=104.6, delay=0.5)
-
-
-def test_token_bucket_spaces_requests_at_rate() -> None:
-    bucket = TokenBucket(rate=10)
-    waits = [bucket.reserve(now=0.0) for _ in range(5)]
-    assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
-    assert bucket.reserve(now=10.0) == 0.0, "burst is 1: idle time does not bank tokens"
-    assert bucket.reserve(now=10.0) == pytest.approx(0.1)
-
-
-def test_penalty_pauses_then_recovers() -> None:
-    bucket = TokenBucket(rate=10)
-    bucket.penalize(now=0.0)
-    assert bucket.reserve(now=0.0) == pytest.approx(PENALTY_PAUSE_S)
-    assert bucket.effective_rate(now=PENALTY_PAUSE_S) == pytest.approx(5.0)
-    assert bucket.effective_rate(now=PENALTY_PAUSE_S + 2.5) == pytest.approx(7.5)
-    assert bucket.effective_rate(now=PENALTY_PAUSE_S + 5.0) == 10
-
-
-def test_rate_share_changes_on_rebalance() -> None:
-    bucket = TokenBucket(rate=10)
-    bucket.set_rate(2)
-    bucket.reserve(now=0.0)
-    assert bucket.reserve(now=0.0) == pytest.approx(0.5)
