@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import re
@@ -126,6 +127,8 @@ class Result:
     applied: int = 0
     rejected_frequency: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    #: Disk used by the workers' data dirs (table state) at the end of the run.
+    data_bytes: int = 0
 
     @property
     def events_per_s(self) -> float:
@@ -136,6 +139,16 @@ class Result:
             return None
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of disk the files under ``path`` occupy (``du``: allocated blocks)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += (Path(root) / name).lstat().st_blocks * 512
+    return total
 
 
 def lower_bound(outcomes: Sequence[dict[str, Any]]) -> int:
@@ -217,6 +230,7 @@ def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
             finished - started,
             cpu_s=sum(u[0] for u in usage),
             peak_rss=max(u[1] for u in usage),
+            data_bytes=sum(disk_usage(workdir / f"{prefix}data-{i}") for i in range(run.workers)),
         )
         if emulator:
             after = emulator.stats()

@@ -1,11 +1,15 @@
-"""``python -m bench.run [--quick]``: every scenario with its baselines, in one invocation.
+"""``python -m bench.run [--quick] [--only rocksdb]``: every scenario with its baselines, in one
+invocation.
 
 Writes ``bench/RESULTS.md`` (ratios first, then the table, machine, versions and parameters).
+``--only rocksdb`` runs scenario (f) alone (``bench.rocksdb``) and rewrites only its section,
+keeping the rest of the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 from dataclasses import dataclass, replace
@@ -13,6 +17,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+from bench import rocksdb
 from bench.harness import Result, Run, measure
 from streams_devkit.broker import EmbeddedBroker
 from streams_devkit.workload import LoadSpec
@@ -210,13 +215,53 @@ def report(
     return "\n".join(lines)
 
 
+def run_rocksdb(sizes: rocksdb.Sizes, bootstrap: str, workdir: Path, mode: str) -> str:
+    """Scenario (f): interleaved memory/rocksdb flood pairs, then recovery; its section."""
+    load = os.getloadavg()
+    started = datetime.now(UTC)
+    pairs: list[tuple[Result, Result]] = []
+    for _ in range(sizes.pairs):
+        pair = []
+        for label, run in rocksdb.flood_runs(sizes):
+            print(f"running {label} ({run.spec.events} events)...", flush=True)
+            result = measure(run, bootstrap, workdir)
+            print(f"  {result.events_per_s:,.0f} events/s", flush=True)
+            pair.append(result)
+        pairs.append((pair[0], pair[1]))
+    recovered = rocksdb.recovery(bootstrap, workdir, sizes, log=lambda m: print(m, flush=True))
+    return rocksdb.section(pairs, recovered, mode=mode, load=load, started=started)
+
+
+def with_profile(text: str) -> str:
+    """``text`` with its copy of the profile notes (from their heading on) made current."""
+    notes = PROFILE.read_text(encoding="utf-8")
+    at = text.find(notes.splitlines()[0])
+    return (text[:at] if at >= 0 else text.rstrip("\n") + "\n\n") + notes
+
+
 def main() -> None:
     """Run all scenarios and write bench/RESULTS.md (or --out)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, about 2 minutes")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only",
+        choices=["rocksdb"],
+        help="run this scenario alone and rewrite only its section of --out",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
+    mode = "quick" if args.quick else "full"
+    rocks_sizes = rocksdb.QUICK if args.quick else rocksdb.FULL
+    profile_heading = PROFILE.read_text(encoding="utf-8").splitlines()[0]
+    if args.only == "rocksdb":
+        with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+            new = run_rocksdb(rocks_sizes, broker.bootstrap, Path(tmp), mode)
+        previous = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        text = with_profile(rocksdb.replace_section(previous, new, profile_heading))
+        args.out.write_text(text, encoding="utf-8")
+        print(new)
+        return
     results: dict[str, Result] = {}
     pairs: list[tuple[Result, Result]] = []
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
@@ -241,7 +286,9 @@ def main() -> None:
                 # Latency is judged at half the measured maximum rate, not under a flood.
                 rate = results[PIPELINE_A].events_per_s / 2
                 run_one(HALF_RATE, replace(run, rate=rate))
-    text = report(results, sizes, "quick" if args.quick else "full", pairs)
+        # Last: its million seeded records stay in the broker.
+        rocks = run_rocksdb(rocks_sizes, broker.bootstrap, Path(tmp), mode)
+    text = rocksdb.replace_section(report(results, sizes, mode, pairs), rocks, profile_heading)
     args.out.write_text(text, encoding="utf-8")
     print(text)
 
