@@ -1,9 +1,8 @@
 """k8s/monitoring checked offline: the alerts, the scrape configuration and the dashboard.
 
 What a PrometheusRule's schema cannot see: every expression parses as PromQL (promql-parser),
-reads only metrics that exist (a live worker's /metrics page, the rate control's announced
-metrics of :data:`tests.k8s.scaling.PENDING_METRICS`, and the other exporters' metrics listed in
-:data:`EXTERNAL_METRICS`), and reads a counter only through ``rate()``/``increase()``. The
+reads only metrics that exist (a live worker's /metrics page and the other exporters' metrics
+listed in :data:`EXTERNAL_METRICS`), and reads a counter only through ``rate()``/``increase()``. The
 ServiceMonitor must select the metrics Service and name one of its ports; the dashboard must be
 JSON whose panels all have a Prometheus datasource and queries; docs/OPERATING.md's alert table
 must list the PrometheusRule's alerts. Each check returns a list of problems (empty = fine).
@@ -74,17 +73,13 @@ def exposition_kinds(text: str) -> dict[str, str]:
 
 
 def known_kinds(live: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """The names rules and dashboards may read, and problems with the pending ones.
+    """The names rules and dashboards may read, and problems with the allowlist.
 
-    ``live``: :func:`exposition_kinds` of a running worker. A pending metric the worker already
-    exports must have the announced type (then the page vouches for it alone).
+    ``live``: :func:`exposition_kinds` of a running worker; an external metric the worker
+    exports itself is a mistake of the allowlist.
     """
     problems = []
     known = {**EXTERNAL_METRICS}
-    for name, kind in scaling.PENDING_METRICS.items():
-        if name in live and live[name] != kind:
-            problems.append(f"{name} is a {live[name]} on /metrics, announced as a {kind}")
-        known[name] = kind
     clash = sorted(set(EXTERNAL_METRICS) & set(live))
     if clash:
         problems.append(f"EXTERNAL_METRICS lists metrics the worker exports: {clash}")

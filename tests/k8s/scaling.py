@@ -27,12 +27,9 @@ import promql_parser
 
 from streams.observability import Metrics
 
-#: The adaptive per-worker rate control's metrics (issue 18 item 3), which the prometheus trigger,
-#: the dashboard and the alerts of k8s/monitoring (tests/k8s/monitoring.py) read and which another
-#: change adds to streams/observability.py; their Prometheus types. A name here that the registry
-#: (or a live worker's /metrics) already exports must have this type there. Remove a name once
-#: the registry has it (then the registry alone vouches for it; test_monitoring warns).
-PENDING_METRICS = {
+#: The adaptive rate control's metrics (issue 18), which the prometheus trigger, the dashboard
+#: and the alerts of k8s/monitoring read, with their Prometheus types.
+RATE_CONTROL_METRICS = {
     "streams_im_rate_limit": "gauge",
     "streams_im_budget": "gauge",
     "streams_im_budget_bound_seconds_total": "counter",
@@ -263,8 +260,8 @@ def registry_metric_names() -> dict[str, str]:
 
 
 def known_metric_names() -> dict[str, str]:
-    """The registry's names and the pending ones (:data:`PENDING_METRICS`)."""
-    return {**PENDING_METRICS, **registry_metric_names()}
+    """The names the worker's registry exports, with their types."""
+    return registry_metric_names()
 
 
 def selectors(query: str) -> list[promql_parser.VectorSelector]:

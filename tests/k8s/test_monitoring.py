@@ -13,7 +13,6 @@ import copy
 import json
 import time
 import urllib.request
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -171,13 +170,9 @@ def test_the_live_page_has_the_worker_and_faust_metrics(live_metrics: str) -> No
     assert kinds["streams_outcomes_total"] == "counter"  # labelled, no sample yet: declared
     assert kinds["streams_sdk_request_seconds_bucket"] == "counter"
     assert kinds["faust_total_rebalances_recovering"] == "gauge"
-    exported = sorted(set(scaling.PENDING_METRICS) & set(kinds))
-    if exported:
-        warnings.warn(
-            f"the worker exports {exported} now: remove them from tests/k8s/scaling.py "
-            "PENDING_METRICS so that /metrics alone vouches for them",
-            stacklevel=1,
-        )
+    assert {name: kinds.get(name) for name in scaling.RATE_CONTROL_METRICS} == (
+        scaling.RATE_CONTROL_METRICS
+    )
 
 
 def test_rules_are_sound_promql_over_existing_metrics(
@@ -190,10 +185,8 @@ def test_dashboard_is_sound_over_existing_metrics(known: dict[str, str]) -> None
     assert monitoring.check_dashboard(DASHBOARD.read_text(), known) == []
 
 
-def test_known_names_refuse_a_pending_metric_of_another_type() -> None:
-    live = {"streams_im_budget_total": "counter", "streams_im_budget": "counter"}
-    problems = monitoring.known_kinds(live)[1]
-    assert problems == ["streams_im_budget is a counter on /metrics, announced as a gauge"]
+def test_known_names_refuse_an_external_metric_the_worker_exports() -> None:
+    assert monitoring.known_kinds({"streams_im_budget": "gauge"})[1] == []
     clash = monitoring.known_kinds({"kube_statefulset_replicas": "gauge"})[1]
     assert clash == [
         "EXTERNAL_METRICS lists metrics the worker exports: ['kube_statefulset_replicas']"

@@ -82,15 +82,11 @@ def test_registry_names_are_the_exported_sample_names() -> None:
     assert "streams_sdk_requests" not in names
 
 
-def test_pending_metrics_keep_their_types_once_exported() -> None:
-    """The rate control's metrics, where the registry has them, are of the announced type."""
+def test_the_rate_control_metrics_are_exported_with_their_types() -> None:
     registry = scaling.registry_metric_names()
-    wrong = {
-        name: registry[name]
-        for name, kind in scaling.PENDING_METRICS.items()
-        if name in registry and registry[name] != kind
-    }
-    assert wrong == {}
+    assert {name: registry.get(name) for name in scaling.RATE_CONTROL_METRICS} == (
+        scaling.RATE_CONTROL_METRICS
+    )
 
 
 def test_the_budget_query_reads_known_counters(base_docs: list[Doc]) -> None:
