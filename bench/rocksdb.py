@@ -1,4 +1,4 @@
-"""Scenario (f): the RocksDB table store, as production runs it, beside the memory store.
+"""Scenario (i): the RocksDB table store, as production runs it, beside the memory store.
 
 ``python -m bench.run --only rocksdb`` runs it alone and rewrites only its section of
 ``bench/RESULTS.md``; the full run includes it. Three measurements:
@@ -72,7 +72,7 @@ SEED_OCCURRED_US = 1_764_000_000_000_000
 
 @dataclass(frozen=True)
 class Sizes:
-    """Scenario (f)'s sizes: quick or full."""
+    """Scenario (i)'s sizes: quick or full."""
 
     #: Interleaved (memory, rocksdb) flood pairs; the ratio is the median pair's.
     pairs: int
@@ -340,7 +340,7 @@ def _ready(port: int) -> bool:
 
 @dataclass
 class RecoveryResults:
-    """Scenario (f)'s recovery part."""
+    """Scenario (i)'s recovery part."""
 
     conversations: int
     seed_s: float
@@ -415,7 +415,7 @@ def section(
     load: tuple[float, float, float],
     started: datetime,
 ) -> str:
-    """The RESULTS.md section of scenario (f), between its markers."""
+    """The RESULTS.md section of scenario (i), between its markers."""
     memory, rocks = median_pair(pairs)
     fresh = next(s for s in rec.steps if s.store == ROCKSDB)
     mem = next(s for s in rec.steps if s.store == MEMORY)
@@ -424,36 +424,36 @@ def section(
     s = Settings()
     ratios = [
         (
-            f"(f) flood, rocksdb:// / memory://, median of {len(pairs)} interleaved pair(s) ("
+            f"(i) flood, rocksdb:// / memory://, median of {len(pairs)} interleaved pair(s) ("
             + ", ".join(_ratio(r.events_per_s, m.events_per_s) for m, r in pairs)
             + ")",
             _ratio(rocks.events_per_s, memory.events_per_s),
             ">= 0.9x",
         ),
         (
-            f"(f) recovery of {rec.conversations:,} conversations into RocksDB, fresh volume "
+            f"(i) recovery of {rec.conversations:,} conversations into RocksDB, fresh volume "
             "(restore start -> complete)",
             f"{_seconds(fresh.restore_s)} s, {fresh.keys_per_s:,.0f} keys/s",
             "<= 60 s",
         ),
         (
-            "(f) the same, worker start -> /readyz 200",
+            "(i) the same, worker start -> /readyz 200",
             f"{fresh.ready_s:.1f} s",
             "reference",
         ),
         (
-            f"(f) recovery on the retained volume, {rec.tail:,} records appended after the stop",
+            f"(i) recovery on the retained volume, {rec.tail:,} records appended after the stop",
             f"read {retained.records:,} records in {_seconds(retained.restore_s)} s; "
             f"start -> ready {retained.ready_s:.1f} s",
             f"reads only the tail ({rec.tail:,})",
         ),
         (
-            "(f) recovery time rocksdb:// / memory:// (fresh)",
+            "(i) recovery time rocksdb:// / memory:// (fresh)",
             _ratio(fresh.restore_s or fresh.complete_s, mem.restore_s or mem.complete_s),
             "reference",
         ),
         (
-            f"(f) peak RSS of the worker at {rec.conversations:,} conversations ({rec.partitions} "
+            f"(i) peak RSS of the worker at {rec.conversations:,} conversations ({rec.partitions} "
             "partitions): rocksdb:// after recovery / after a flood over them / memory:// after "
             "recovery",
             f"{_mib(fresh.peak_rss)} / {_mib(fresh.flood.get('peak_rss', 0))} / "
@@ -461,7 +461,7 @@ def section(
             "under the pod's 1 GiB limit",
         ),
         (
-            "(f) disk per 1M conversations (du of the data dir, scaled linearly), after recovery "
+            "(i) disk per 1M conversations (du of the data dir, scaled linearly), after recovery "
             "/ after the flood",
             f"{_mib(fresh.data_bytes * per_million)} / "
             f"{_mib(fresh.flood.get('data_bytes', 0) * per_million)} MiB",
@@ -470,7 +470,7 @@ def section(
     ]
     lines = [
         BEGIN,
-        "## RocksDB table store (scenario f, issue 19)",
+        "## RocksDB table store (scenario i, issue 19)",
         "",
         f"`python -m bench.run --only rocksdb{' --quick' if mode == 'quick' else ''}` on "
         f"{started:%Y-%m-%d %H:%M} UTC (or as part of the full run). Load average at the start "
@@ -529,7 +529,7 @@ def section(
 
 
 def replace_section(text: str, new: str, profile_heading: str) -> str:
-    """``text`` with its scenario (f) section replaced by ``new`` (or inserted before the
+    """``text`` with its scenario (i) section replaced by ``new`` (or inserted before the
     profile notes, which start at ``profile_heading``, or appended); nothing else changes."""
     start, end = text.find(BEGIN), text.find(END)
     if start >= 0 and end > start:
@@ -541,6 +541,6 @@ def replace_section(text: str, new: str, profile_heading: str) -> str:
 
 
 def extract_section(text: str) -> str | None:
-    """The scenario (f) section of ``text``, markers included (None when absent)."""
+    """The scenario (i) section of ``text``, markers included (None when absent)."""
     start, end = text.find(BEGIN), text.find(END)
     return text[start : end + len(END)] if start >= 0 and end > start else None

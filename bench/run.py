@@ -2,7 +2,7 @@
 invocation.
 
 Writes ``bench/RESULTS.md`` (ratios first, then the table, machine, versions and parameters).
-``--only rocksdb`` runs scenario (f) alone (``bench.rocksdb``) and rewrites only its section,
+``--only rocksdb`` runs scenario (i) alone (``bench.rocksdb``) and rewrites only its section,
 keeping the rest of the file.
 """
 
@@ -216,7 +216,7 @@ def report(
 
 
 def run_rocksdb(sizes: rocksdb.Sizes, bootstrap: str, workdir: Path, mode: str) -> str:
-    """Scenario (f): interleaved memory/rocksdb flood pairs, then recovery; its section."""
+    """Scenario (i): interleaved memory/rocksdb flood pairs, then recovery; its section."""
     load = os.getloadavg()
     started = datetime.now(UTC)
     pairs: list[tuple[Result, Result]] = []

@@ -1,4 +1,4 @@
-"""Scenario (f) of the benchmark still works: a tiny run, no timing asserted."""
+"""Scenario (i) of the benchmark still works: a tiny run, no timing asserted."""
 
 from __future__ import annotations
 
