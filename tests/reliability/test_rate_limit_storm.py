@@ -72,9 +72,11 @@ def test_frequency_limit_storm_backs_off_and_loses_nothing(
         "accepted_per_s": round(accepted / elapsed, 1),
         "wall_s": round(elapsed, 1),
     }
-    # The shares overshoot the quota by 47 % until the first 60007s: that start costs a few
-    # refusals, then the rates hold just under the quota (the fixed split, pause-and-halve,
-    # refused 11-15 % here; docs/PERFORMANCE.md, "Rate control").
-    assert figures["share_60007"] <= 0.05, figures
-    assert accepted >= stats["requests"] * 0.95
+    # The shares overshoot the quota by 47 % until the first 60007s: that start costs 10-20
+    # refusals of ~415 requests, then the rates hold just under the quota. Measured 3.1-5.4 %
+    # over four runs on a loaded machine (the fixed split, pause-and-halve, refused 11-15 %
+    # here; docs/PERFORMANCE.md, "Rate control"): 8 % leaves room for the start, not for a
+    # controller that keeps overshooting.
+    assert figures["share_60007"] <= 0.08, figures
+    assert accepted >= stats["requests"] * 0.92
     assert all(w.poll() is None for w in pipe.workers)
