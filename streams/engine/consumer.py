@@ -15,6 +15,12 @@ rebalance (docs/RELIABILITY.md, finding 1):
 5. Delivery cancelled: a message fetched while flow is suspended (rebalance, recovery) has
    its delivery to the streams cancelled, and the fetch loop moves on past it.
 
+The same drops hit the tables' changelogs, where no commit or hole check brings a record back:
+a table recovery then waits for records that were fetched and thrown away (finding 7). Here a
+fetch is never abandoned halfway (it runs on the consumer thread, which would take the records
+from aiokafka and discard them), and a changelog partition whose fetched records did not all
+reach the streams is sought back to the first one that did not.
+
 Here (the changes topic is neither compacted nor transactional) nothing is counted as acked
 unless the agent marked it processed; the commit only advances over a run of acked offsets
 that starts exactly at the committed offset (or at the earliest offset, where the group never
@@ -36,6 +42,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -78,6 +85,8 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         self._acking_tps: dict[TP, bool] = {}
         #: Holes fetched again since start (a metric: each is a Faust drop that was repaired).
         self.refetches = 0
+        #: The last fetched batch's changelog records per partition: [next undelivered, last].
+        self._unread: dict[TP, list[int]] = {}
         self.clock = time.monotonic
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
@@ -158,10 +167,15 @@ class GaplessConsumer(faust_aiokafka.Consumer):
     async def _deliver(self, batch: AsyncIterator[tuple[TP, Message]]) -> None:
         """Hand a fetched batch to the streams (Faust's conductor) until flow is suspended.
 
+        The fetch itself (the batch's first step) is not raced: cancelled, it would go on in
+        the consumer thread, take the records from aiokafka and throw them away. A table
+        recovery then waited for ever for changelog records that nothing fetches again
+        (docs/RELIABILITY.md, finding 7).
+
         A message whose delivery is cancelled by the suspension never reaches a stream: it is
         remembered as skipped, evidence of a hole (:meth:`_refetch_holes`). The rest of the
-        batch is not even taken from the fetcher; the commit's hole check or the rebalance's
-        seek brings it back.
+        batch is dropped; the commit's hole check or the rebalance's seek brings it back, and
+        for a changelog :meth:`_rewind` does.
 
         A message for a stream whose buffer is full waits here until it has room. Faust's
         conductor would hand it over through a task and an ``asyncio.wait`` of its own, and
@@ -169,20 +183,28 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         """
         delivering: Message | None = None
         streams_of = internals.streams_of_partition(self.app)
+        self._unread = {}
+        item = await anext(batch, None)  # the fetch: see above
+        unread = self._unread  # filled by the fetch (_wait_next_records)
 
         async def deliver_all() -> None:
-            nonlocal delivering
+            nonlocal delivering, item
             count = 0
-            async for _, message in batch:
+            while item is not None:
+                message = item[1]
                 delivering = message
                 for channel in streams_of(message.tp, ()):
                     while channel.queue.full():
                         await asyncio.sleep(ROOM_POLL_S)
                 await self.callback(message)
                 delivering = None
+                left = unread.get(message.tp)
+                if left is not None:
+                    left[0] = message.offset + 1
                 count += 1
                 if count % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # let the loop breathe on a long batch
+                item = await anext(batch, None)
 
         task = asyncio.ensure_future(deliver_all())
         try:
@@ -193,6 +215,29 @@ class GaplessConsumer(faust_aiokafka.Consumer):
                 await asyncio.wait([task])
             if delivering is not None:
                 self._skipped[delivering.tp].add(delivering.offset)
+        await self._rewind({tp: left[0] for tp, left in unread.items() if left[0] <= left[1]})
+
+    async def _rewind(self, undelivered: dict[TP, int]) -> None:
+        """Seek changelog partitions back to their first fetched record that was not delivered.
+
+        Only backwards, in one step on the consumer thread: a partition another seek (a new
+        recovery's) has since moved to or before that offset is left alone, so at worst a
+        record is read twice, which a table's recovery skips.
+        """
+        if not undelivered or self.should_stop:
+            return
+        consumer = internals.aiokafka_consumer(self._thread)
+
+        async def rewind() -> None:
+            for tp, offset in undelivered.items():
+                try:
+                    position = await consumer.position(tp)
+                except IllegalStateError:
+                    continue  # revoked: its next owner reads it from where it stands
+                if position > offset:
+                    consumer.seek(tp, offset)
+
+        await self._thread.call_thread(rewind)
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, set[TP] | None]:
         """Faust's poll, cut short while a partition is left out for a full stream buffer.
@@ -205,7 +250,16 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         """
         if self._buffered_partitions:
             timeout = min(timeout, BUFFERED_POLL_S)
-        return cast(tuple[Any, set[TP] | None], await super()._wait_next_records(timeout))
+        records, active = cast(
+            tuple[Any, set[TP] | None], await super()._wait_next_records(timeout)
+        )
+        # Changelog records, which nothing fetches again if they are not delivered (_rewind).
+        self._unread = {
+            tp: [batch[0].offset, batch[-1].offset]
+            for tp, batch in (records or {}).items()
+            if batch and not self._acking(tp)
+        }
+        return records, active
 
     async def _seek(self, partition: TP, offset: int) -> None:
         """aiokafka's seek, run on the consumer thread's loop, as Faust's other calls into it are.

@@ -66,6 +66,12 @@ def aiokafka_producer(app: Any) -> Any:
     return app.producer._ensure_producer()
 
 
+def aiokafka_consumer(thread: Any) -> Any:
+    """The consumer thread's aiokafka consumer (``AIOKafkaConsumerThread._ensure_consumer``), to
+    read a partition's position and seek it in one step on that thread (streams.engine.consumer)."""
+    return thread._ensure_consumer()
+
+
 def enable_passive(stream: Any, channel: AsyncIterator[Any]) -> None:
     """``Stream._enable_passive``: fill the stream's processors from its channel without an
     ``async for`` over it, as Faust's ``noack_take`` does (streams.engine.windows)."""

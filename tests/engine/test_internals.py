@@ -61,6 +61,8 @@ def test_functions_reach_members_that_exist(app: faust.App) -> None:
     assert isinstance(faust_streams._current_event, contextvars.ContextVar)
     assert hasattr(app, "_crash_reason") and internals.crash_reason(app) is None
     assert params(faust_aiokafka.Producer._ensure_producer) == ["self"]
+    assert params(faust_aiokafka.AIOKafkaConsumerThread._ensure_consumer) == ["self"]
+    assert params(aiokafka.AIOKafkaConsumer.position) == ["self", "partition"]
     assert params(faust.Stream._enable_passive)[:2] == ["self", "channel"]
     assert callable(internals.streams_of_partition(app))
     assert assigned_in(Collection, "_sensor_on_set")
