@@ -95,6 +95,11 @@ class Metrics:
             "Records the worker failed on alone after repeated crashes: rejected internal_error.",
             registry=r,
         )
+        self.expired = Counter(
+            "streams_state_entries_expired",
+            "Table entries deleted as older than STREAMS_STATE_RETENTION_S.",
+            registry=r,
+        )
         self.refetches = Counter(
             "streams_consumer_refetches",
             "Partitions fetched again from an event Faust lost on its way to the agent.",
@@ -128,6 +133,7 @@ class Metrics:
         self.forwards.inc(stats.forwards)
         self.forged_origins.inc(stats.forged_origins)
         self.quarantined.inc(stats.quarantined)
+        self.expired.inc(stats.expired)
 
 
 @dataclass

@@ -24,7 +24,8 @@ from streams.contract import OutcomeReason
 from streams.core import origin, outcomes
 from streams.core.coalesce import group_by_conversation, plan, resolve
 from streams.core.dead_letters import dead_letter
-from streams.core.decode import decode
+from streams.core.decode import decode, micros
+from streams.core.partitioning import partition_for
 from streams.core.records import (
     NOTHING_APPLIED,
     Change,
@@ -33,6 +34,12 @@ from streams.core.records import (
     LastApplied,
     Position,
     Rejection,
+)
+from streams.core.retention import (
+    MAX_DELETIONS_PER_SWEEP,
+    expired,
+    oldest_admitted_us,
+    sweep_interval_s,
 )
 from streams.engine.checkpoint import Checkpoint
 from streams.engine.sink import BatchSink, Trickle
@@ -71,6 +78,8 @@ class WindowStats:
     forged_origins: int = 0
     #: Records the worker failed on alone, rejected ``internal_error`` (streams.engine.guard).
     quarantined: int = 0
+    #: Table entries deleted as older than the retention horizon (streams.core.retention).
+    expired: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     sdk: ApplyReport = field(default_factory=ApplyReport)
 
@@ -103,6 +112,7 @@ class WindowProcessor:
         self._origin_key = origin_key
         self._clock = clock
         self._max_skew = timedelta(seconds=settings.max_clock_skew_s)
+        self._next_sweep: datetime | None = None
 
     def _classify(
         self, event: Event, partitions: int, now: datetime, stats: WindowStats
@@ -167,7 +177,10 @@ class WindowProcessor:
             stored = self._table.get(first.conversation)
             if stored is not None:
                 last[first.conversation] = LastApplied.from_json(stored)
-        resolution = resolve(groups, last)
+        oldest = oldest_admitted_us(micros(now), self._settings.state_retention_s)
+        resolution = resolve(groups, last, oldest_us=oldest)
+        if oldest is not None:
+            stats.expired = self._sweep(events, now, oldest)
         for decision in resolution.decided:
             record = outcomes.for_decision(decision, stamp)
             out.add(_ready(record, decision.change.envelope, stats))
@@ -216,6 +229,45 @@ class WindowProcessor:
         for group in per_partition.values():
             self._set_current_event(by_envelope[id(group[0].envelope)])
             yield from group
+
+    def _sweep(self, events: Sequence[Event], now: datetime, oldest_us: int) -> int:
+        """Delete the table entries older than the retention horizon, when a sweep is due.
+
+        Only in partitions this window has an event of (and this worker owns): a deletion's
+        changelog record and its RocksDB store are routed by the current event's partition, so
+        each partition's deletions run with one of its events current, and their tombstones go
+        out with the window's changelog records. A partition without traffic waits for a window
+        that has some; its state does not grow meanwhile.
+        """
+        if self._next_sweep is not None and now < self._next_sweep:
+            return 0
+        interval = sweep_interval_s(self._settings.state_retention_s)
+        self._next_sweep = now + timedelta(seconds=interval)
+        here: dict[int, Event] = {}
+        for event in events:
+            partition = event.message.partition
+            if self._owns(partition):
+                here.setdefault(partition, event)
+        if not here:
+            return 0
+        partitions = self._partitions()
+        doomed: dict[int, list[str]] = {}
+        count = 0
+        for key, value in self._table.items():
+            user = str(key).partition("/")[0]
+            partition = partition_for(user.encode(), partitions)
+            if partition in here and expired(LastApplied.from_json(value), oldest_us):
+                doomed.setdefault(partition, []).append(key)
+                count += 1
+                if count >= MAX_DELETIONS_PER_SWEEP:
+                    break
+        for partition, keys in doomed.items():
+            self._set_current_event(here[partition])
+            for key in keys:
+                del self._table[key]
+        if count:
+            log.info("forgot %d conversations last written before the retention horizon", count)
+        return count
 
     def _result_outcome(self, result: Applied, stamp: str) -> dict[str, Any]:
         reason = None

@@ -146,6 +146,17 @@ class Settings(BrokerSettings):
         le=7 * 24 * 3600,
         description="An `occurred_at` further in the future is rejected `clock_skew`.",
     )
+    state_retention_s: float = Field(
+        default=30 * 24 * 3600,
+        ge=0,
+        description=(
+            "How long a conversation's last write is remembered after its `occurred_at` "
+            "(default 30 days; 0 keeps it for ever). Older table entries are deleted from the "
+            "table and its changelog, and a change older than this comes out `stale` / "
+            "`beyond_retention`. Keep it above the changes topic's retention plus the longest "
+            "lag you accept, so no event still in the topic is refused."
+        ),
+    )
     dead_letter_max_bytes: int = Field(
         default=1_000_000,
         ge=MIN_DEAD_LETTER_BYTES,
@@ -222,7 +233,17 @@ class Settings(BrokerSettings):
         default=6066,
         ge=0,
         le=65_535,
-        description="Port of /metrics, /healthz and /readyz; 0 turns them off.",
+        description="Port of /metrics, /startupz, /healthz and /readyz; 0 turns them off.",
+    )
+    liveness_stall_s: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "/healthz answers 503 (and Kubernetes restarts the pod) when, after start-up and "
+            "outside a table recovery, the agent had events waiting and completed no window "
+            "for this long. Must exceed the longest legitimate window, "
+            "STREAMS_SDK_RETRY_DEADLINE_S + 5 s of producing."
+        ),
     )
     web_host: str = Field(
         default="127.0.0.1", description="Address the web port binds (0.0.0.0 in a pod)."
@@ -299,5 +320,15 @@ class Settings(BrokerSettings):
                 f"STREAMS_SDK_RETRY_DEADLINE_S + {PRODUCE_BUDGET_S:g} s must stay below "
                 "STREAMS_BROKER_REBALANCE_TIMEOUT_S, so a window finishes before its partitions "
                 "move to another worker"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _stall_exceeds_window(self) -> Settings:
+        if self.liveness_stall_s <= self.sdk_retry_deadline_s + PRODUCE_BUDGET_S:
+            raise ValueError(
+                f"STREAMS_LIVENESS_STALL_S must exceed STREAMS_SDK_RETRY_DEADLINE_S + "
+                f"{PRODUCE_BUDGET_S:g} s, the longest a window may take, or a slow window "
+                "restarts the pod"
             )
         return self

@@ -301,6 +301,9 @@ class OutcomeReason(StrEnum):
     #: The worker failed on this record itself (a bug, a library exception) until it was
     #: quarantined: processed alone, rejected and dead-lettered so the partition moves on.
     INTERNAL_ERROR = "internal_error"
+    #: Older than the state retention horizon (STREAMS_STATE_RETENTION_S): the conversation's
+    #: state may have been forgotten, so the event can no longer be compared safely.
+    BEYOND_RETENTION = "beyond_retention"
 
     @classmethod
     def __get_pydantic_json_schema__(
@@ -351,6 +354,10 @@ REASON_MEANINGS: Final[dict[OutcomeReason, str]] = {
     OutcomeReason.INTERNAL_ERROR: (
         "rejected: the worker failed on this record itself and quarantined it (info names the "
         "exception); also dead-lettered"
+    ),
+    OutcomeReason.BEYOND_RETENTION: (
+        "status stale: occurred_at is older than the state retention horizon, beyond which the "
+        "conversation's last write may be forgotten"
     ),
 }
 

@@ -2,9 +2,9 @@
 
 Changes are grouped per conversation. Within a group, a repeated event_id is a duplicate of its
 first copy; an event equal to or older than the conversation's last applied change (or older
-than a change whose write may have reached the IM) is a duplicate (same event_id) or stale; of
-the rest, the greatest order key wins and the others are superseded by it. Winners are planned
-into requests per user of at most 100 conversations.
+than a change whose write may have reached the IM, or older than the retention horizon) is a
+duplicate (same event_id) or stale; of the rest, the greatest order key wins and the others are
+superseded by it. Winners are planned into requests per user of at most 100 conversations.
 """
 
 from __future__ import annotations
@@ -43,13 +43,20 @@ def group_by_conversation(changes: Iterable[Change]) -> dict[str, list[Change]]:
     return groups
 
 
-def _resolve_group(group: Sequence[Change], last: LastApplied | None, out: Resolution) -> None:
+def _resolve_group(
+    group: Sequence[Change], last: LastApplied | None, out: Resolution, oldest_us: int | None
+) -> None:
     seen: set[str] = set()
     live: list[Change] = []
     for change in group:
         event_id = change.change.event_id
         if event_id in seen or (last is not None and event_id == last.event_id):
             out.decided.append(Decision(change, OutcomeStatus.DUPLICATE, OutcomeReason.DUPLICATE))
+        elif oldest_us is not None and change.order[1] < oldest_us:
+            seen.add(event_id)
+            out.decided.append(
+                Decision(change, OutcomeStatus.STALE, OutcomeReason.BEYOND_RETENTION)
+            )
         elif last is not None and not last.admits(change):
             seen.add(event_id)
             out.decided.append(Decision(change, OutcomeStatus.STALE, OutcomeReason.STALE))
@@ -67,11 +74,21 @@ def _resolve_group(group: Sequence[Change], last: LastApplied | None, out: Resol
     )
 
 
-def resolve(groups: Mapping[str, Sequence[Change]], last: Mapping[str, LastApplied]) -> Resolution:
-    """Decide every change of the window against the last applied state of its conversation."""
+def resolve(
+    groups: Mapping[str, Sequence[Change]],
+    last: Mapping[str, LastApplied],
+    *,
+    oldest_us: int | None = None,
+) -> Resolution:
+    """Decide every change of the window against the last applied state of its conversation.
+
+    A change that ``occurred_at`` before ``oldest_us`` (the retention horizon,
+    :mod:`streams.core.retention`) is ``stale`` / ``beyond_retention``: its conversation's entry
+    may be forgotten, so it cannot be compared safely.
+    """
     out = Resolution()
     for conversation, group in groups.items():
-        _resolve_group(group, last.get(conversation), out)
+        _resolve_group(group, last.get(conversation), out, oldest_us)
     return out
 
 

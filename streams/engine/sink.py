@@ -41,10 +41,11 @@ class BatchSink:
         return [future for future, _ in await self.send_routed(routed)]
 
     async def send_routed(
-        self, records: Iterable[tuple[int, bytes | None, bytes]]
+        self, records: Iterable[tuple[int, bytes | None, bytes | None]]
     ) -> list[tuple[asyncio.Future[Any], int]]:
-        """Queue (partition, key, value) records; each batch's delivery future and size."""
-        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
+        """Queue (partition, key, value) records (a None value is a tombstone); each batch's
+        delivery future and size."""
+        by_partition: dict[int, list[tuple[bytes | None, bytes | None]]] = defaultdict(list)
         for partition, key, value in records:
             by_partition[partition].append((key, value))
         sent: list[tuple[asyncio.Future[Any], int]] = []
@@ -53,7 +54,7 @@ class BatchSink:
         return sent
 
     async def _send_to(
-        self, partition: int, records: Sequence[tuple[bytes | None, bytes]]
+        self, partition: int, records: Sequence[tuple[bytes | None, bytes | None]]
     ) -> list[tuple[asyncio.Future[Any], int]]:
         producer = self._producer()
         sent: list[tuple[asyncio.Future[Any], int]] = []
@@ -65,7 +66,9 @@ class BatchSink:
                 )
                 batch, count = producer.create_batch(), 0
                 if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"a record of {len(value)} bytes exceeds the batch size")
+                    raise ValueError(
+                        f"a record of {len(value or b'')} bytes exceeds the batch size"
+                    )
             count += 1
         sent.append((await producer.send_batch(batch, self._topic, partition=partition), count))
         return sent

@@ -26,7 +26,7 @@ class TrackedTable(faust.Table[str, list[Any]]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._unsent: list[tuple[int, bytes | None, bytes]] = []
+        self._unsent: list[tuple[int, bytes | None, bytes | None]] = []
         self._sink: BatchSink | None = None
 
     def on_key_set(self, key: Any, value: Any) -> None:
@@ -56,8 +56,8 @@ class TrackedTable(faust.Table[str, list[Any]]):
         # Table.on_key_del reads the record's partition from what this returns.
         return SimpleNamespace(message=SimpleNamespace(partition=partition))
 
-    def _queue(self, partition: int | None, key: bytes | None, value: bytes) -> None:
-        """Hold a changelog record for :meth:`flush_changelog`."""
+    def _queue(self, partition: int | None, key: bytes | None, value: bytes | None) -> None:
+        """Hold a changelog record for :meth:`flush_changelog` (a None value: a deletion)."""
         if partition is None:
             raise RuntimeError("a table write outside a window: its changelog partition is unknown")
         self._unsent.append((partition, key, value))
