@@ -91,6 +91,8 @@ FULL = Sizes(pairs=3, flood=200_000, conversations=1_000_000, flood_at_scale=200
 #: Scenario (a)'s workload and budget, as in bench/run.py.
 BASE = LoadSpec(events=0, users=1_000, conversations=10_000, skew=1.0, repeat_share=0.2)
 UNLIMITED = {"STREAMS_RATE_LIMIT": "100000"}
+#: The emulator's frequency limit off (it is the service's 200/s by default): the worker alone.
+NO_IM_LIMIT = {"rate_limit": 0}
 MEMORY = "memory://"
 ROCKSDB = "rocksdb://"
 
@@ -100,8 +102,13 @@ def flood_runs(sizes: Sizes) -> list[tuple[str, Run]]:
     spec = replace(BASE, events=sizes.flood)
     return [
         (
-            f"f: flood, {store}",
-            Run("pipeline", spec, env=UNLIMITED | {"STREAMS_TABLE_STORE": store}),
+            f"i: flood, {store}",
+            Run(
+                "pipeline",
+                spec,
+                env=UNLIMITED | {"STREAMS_TABLE_STORE": store},
+                emulator_knobs=NO_IM_LIMIT,
+            ),
         )
         for store in (MEMORY, ROCKSDB)
     ]
@@ -236,7 +243,7 @@ class Recoveries:
         self.outcomes = f"{self.prefix}outcomes"
         names = (self.changes, self.outcomes, f"{self.prefix}dead-letters", self.changelog)
         asyncio.run(create_topics(bootstrap, dict.fromkeys(names, sizes.partitions)))
-        self.emulator = start_emulator(workdir)
+        self.emulator = start_emulator(workdir, **NO_IM_LIMIT)
         self.started = 0
 
     def env(self, store: str, data_dir: Path, web_port: int) -> dict[str, str]:

@@ -1,9 +1,10 @@
-"""``python -m bench.run [--quick] [--only rocksdb]``: every scenario with its baselines, in one
-invocation.
+"""``python -m bench.run [--quick] [--only rocksdb|rate]``: every scenario with its baselines, in
+one invocation.
 
 Writes ``bench/RESULTS.md`` (ratios first, then the table, machine, versions and parameters).
 ``--only rocksdb`` runs scenario (i) alone (``bench.rocksdb``) and rewrites only its section,
-keeping the rest of the file.
+keeping the rest of the file; ``--only rate`` does the same for scenarios (f), (g), (h), the
+shared IM quota (``bench.rate``), and redraws their plots in ``bench/plots``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+from bench import rate as shared_quota
 from bench import rocksdb
 from bench.harness import Result, Run, measure
 from streams_devkit.broker import EmbeddedBroker
@@ -26,8 +28,10 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 #: Hand-written profile notes (before/after figures), appended to every report.
 PROFILE = Path(__file__).with_name("PROFILE.md")
 #: Scenarios (a), (b), (d), (e) measure the pipeline itself: the app-wide budget is lifted
-#: there (the emulator has no limit either); scenario (c) applies the real 200/s.
+#: there and the emulator's frequency limit (the service's 200/s by default) turned off;
+#: scenario (c) applies the real 200/s.
 UNLIMITED = {"STREAMS_RATE_LIMIT": "100000"}
+NO_IM_LIMIT = {"rate_limit": 0}
 
 
 @dataclass(frozen=True)
@@ -57,31 +61,55 @@ def scenarios(sizes: Sizes) -> list[tuple[str, Run]]:
         ("a: ceiling (aiokafka loop)", Run("ceiling", a)),
         ("a: Faust floor, the worker's tunings", Run("floor-tuned", a)),
         (FLOOR, Run("floor", a)),
-        ("a: pipeline, emulator latency 0", Run("pipeline", a, env=UNLIMITED)),
+        (
+            "a: pipeline, emulator latency 0",
+            Run("pipeline", a, env=UNLIMITED, emulator_knobs=NO_IM_LIMIT),
+        ),
         (
             "b: naive agent, latency 20 ms",
-            Run("naive", replace(a, events=sizes.b_naive), emulator_knobs={"latency_ms": 20}),
+            Run(
+                "naive",
+                replace(a, events=sizes.b_naive),
+                emulator_knobs=NO_IM_LIMIT | {"latency_ms": 20},
+            ),
         ),
         (
             "b: pipeline, latency 20 ms",
-            Run("pipeline", a, env=UNLIMITED, emulator_knobs={"latency_ms": 20}),
+            Run("pipeline", a, env=UNLIMITED, emulator_knobs=NO_IM_LIMIT | {"latency_ms": 20}),
         ),
         ("c: pipeline, limit 200/s", Run("pipeline", c, emulator_knobs={"rate_limit": 200})),
         (
             "d: pipeline, 1 worker, 8 partitions",
-            Run("pipeline", replace(a, events=sizes.d), partitions=8, env=UNLIMITED),
+            Run(
+                "pipeline",
+                replace(a, events=sizes.d),
+                partitions=8,
+                env=UNLIMITED,
+                emulator_knobs=NO_IM_LIMIT,
+            ),
         ),
         (
             "d: pipeline, 2 workers, 8 partitions",
-            Run("pipeline", replace(a, events=sizes.d), partitions=8, workers=2, env=UNLIMITED),
+            Run(
+                "pipeline",
+                replace(a, events=sizes.d),
+                partitions=8,
+                workers=2,
+                env=UNLIMITED,
+                emulator_knobs=NO_IM_LIMIT,
+            ),
         ),
         (
             f"e: pipeline, N={sizes.e[0]}",
-            Run("pipeline", replace(a, events=sizes.e[0]), env=UNLIMITED),
+            Run(
+                "pipeline", replace(a, events=sizes.e[0]), env=UNLIMITED, emulator_knobs=NO_IM_LIMIT
+            ),
         ),
         (
             f"e: pipeline, N={sizes.e[1]}",
-            Run("pipeline", replace(a, events=sizes.e[1]), env=UNLIMITED),
+            Run(
+                "pipeline", replace(a, events=sizes.e[1]), env=UNLIMITED, emulator_knobs=NO_IM_LIMIT
+            ),
         ),
     ]
 
@@ -246,19 +274,28 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--only",
-        choices=["rocksdb"],
+        choices=["rocksdb", "rate"],
         help="run this scenario alone and rewrite only its section of --out",
     )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     mode = "quick" if args.quick else "full"
     rocks_sizes = rocksdb.QUICK if args.quick else rocksdb.FULL
+    rate_sizes = shared_quota.QUICK if args.quick else shared_quota.FULL
     profile_heading = PROFILE.read_text(encoding="utf-8").splitlines()[0]
     if args.only == "rocksdb":
         with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
             new = run_rocksdb(rocks_sizes, broker.bootstrap, Path(tmp), mode)
         previous = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         text = with_profile(rocksdb.replace_section(previous, new, profile_heading))
+        args.out.write_text(text, encoding="utf-8")
+        print(new)
+        return
+    if args.only == "rate":
+        with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+            new = shared_quota.run_all(rate_sizes, broker.bootstrap, Path(tmp), mode)
+        previous = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        text = with_profile(shared_quota.replace_section(previous, new, profile_heading))
         args.out.write_text(text, encoding="utf-8")
         print(new)
         return
@@ -286,9 +323,11 @@ def main() -> None:
                 # Latency is judged at half the measured maximum rate, not under a flood.
                 rate = results[PIPELINE_A].events_per_s / 2
                 run_one(HALF_RATE, replace(run, rate=rate))
+        shared = shared_quota.run_all(rate_sizes, broker.bootstrap, Path(tmp), mode)
         # Last: its million seeded records stay in the broker.
         rocks = run_rocksdb(rocks_sizes, broker.bootstrap, Path(tmp), mode)
     text = rocksdb.replace_section(report(results, sizes, mode, pairs), rocks, profile_heading)
+    text = shared_quota.replace_section(text, shared, profile_heading)
     args.out.write_text(text, encoding="utf-8")
     print(text)
 

@@ -17,8 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from streams.contract.limits import REQUESTS_PER_SECOND
 from streams.sdk import codes
 from streams.sdk.usersig import decode, generate, pack
+from streams_devkit.emulator.config import Knobs
 from tests.fixtures.emulator import (
     ADMIN,
     SDKAPPID,
@@ -381,6 +383,33 @@ async def test_frequency_limit_rejects_beyond_the_rate_and_applies_nothing(
     stats = emulator.stats()
     assert stats["requests"] == 20
     assert stats["rejected_frequency"] == len(limited)
+
+
+def test_the_frequency_limit_is_the_services_by_default_and_0_turns_it_off(
+    emulator: RunningEmulator,
+) -> None:
+    assert emulator.set_knobs()["rate_limit"] == REQUESTS_PER_SECOND == 200
+    assert Knobs().rate_limit == REQUESTS_PER_SECOND
+    assert Knobs.from_env({"STREAMS_EMULATOR_RATE_LIMIT": "0"}).rate_limit == 0
+    assert emulator.set_knobs(rate_limit=0)["rate_limit"] == 0
+
+
+async def test_the_request_log_names_each_calls_user_and_code_refused_ones_included(
+    http: aiohttp.ClientSession, emulator: RunningEmulator
+) -> None:
+    started = time.time()
+    emulator.set_knobs(rate_limit=1)
+    answers = [await mark(http, emulator, user, c2c("peer", "m")) for user in ("ann", "bob")]
+    codes_sent = [answer["ErrorCode"] for answer in answers]
+    log = emulator.request_log(since=started)
+    if codes_sent == [0, 0]:  # the two calls straddled a second
+        assert [entry["code"] for entry in log] == [0, 0]
+    else:
+        assert codes_sent == [0, codes.REST_FREQUENCY_LIMIT]
+        assert [entry["code"] for entry in log] == codes_sent
+    assert [entry["user"] for entry in log] == ["ann", "bob"]
+    assert all(started <= entry["at"] <= time.time() for entry in log)
+    assert emulator.request_log(since=time.time() + 60) == []
 
 
 async def test_fail_rate_answers_70169_without_applying(

@@ -35,8 +35,10 @@ from tests.reliability.helpers import (
     wait_for,
 )
 
-#: The emulator has no limit here; a high budget keeps the SDK from being the bottleneck.
+#: The emulator's frequency limit is off here (UNLIMITED) and a high budget keeps the SDK from
+#: being the bottleneck: these tests are about crashes and rebalances, not the quota.
 FAST = {"STREAMS_RATE_LIMIT": "5000", "STREAMS_SDK_CONCURRENCY": "16"}
+UNLIMITED = {"rate_limit": 0}
 _OWNING = re.compile(r"owning (\d+) partitions")
 
 
@@ -130,7 +132,7 @@ def verify(
 def test_sigkill_and_restart_mid_stream(
     reliable_pipeline: MakePipeline, figures: dict[str, Any], scale: Scale
 ) -> None:
-    pipe, emulator = reliable_pipeline(worker_env=FAST)
+    pipe, emulator = reliable_pipeline(worker_env=FAST, **UNLIMITED)
     work = Workload(
         tag=pipe.prefix, users=scale.users, conversations=scale.conversations, rounds=scale.rounds
     )
@@ -180,7 +182,7 @@ def test_sigkill_and_restart_mid_stream(
 def test_third_worker_joins_and_leaves_mid_stream(
     reliable_pipeline: MakePipeline, figures: dict[str, Any], scale: Scale
 ) -> None:
-    pipe, emulator = reliable_pipeline(worker_env=FAST)
+    pipe, emulator = reliable_pipeline(worker_env=FAST, **UNLIMITED)
     work = Workload(
         tag=pipe.prefix, users=scale.users, conversations=scale.conversations, rounds=scale.rounds
     )

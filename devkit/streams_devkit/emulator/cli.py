@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from streams.contract.limits import REQUESTS_PER_SECOND
 from streams_devkit.emulator.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT, EmulatorConfig
 from streams_devkit.emulator.server import run
 
@@ -39,7 +40,11 @@ def _announce(url: str) -> None:
 @click.option("--fail-rate", type=float, help="Share of REST calls answered 70169 (0..1).")
 @click.option("--item-fail-rate", type=float, help="Share of items answered 50004 (0..1).")
 @click.option("--seed", type=int, help="Seed for repeatable injected failures.")
-@click.option("--rate-limit", type=int, help="REST calls per second before 60007 (0: off).")
+@click.option(
+    "--rate-limit",
+    type=int,
+    help=f"REST calls per second before 60007 ({REQUESTS_PER_SECOND}, the service's; 0: off).",
+)
 @click.option("--fail-conversations", help="Comma-separated conversation ids failing with 51007.")
 @click.option("--http-status", type=int, help="Answer every REST call with this HTTP status.")
 @click.option("--malformed", is_flag=True, default=None, help="Answer 200 with a malformed body.")

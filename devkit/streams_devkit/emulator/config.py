@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from streams.contract.limits import REQUESTS_PER_SECOND
+
 #: Prefix of the environment variables that set knobs, e.g. ``STREAMS_EMULATOR_FAIL_RATE``.
 KNOB_ENV_PREFIX: Final = "STREAMS_EMULATOR_"
 SDKAPPID_ENV: Final = "STREAMS_IM_SDKAPPID"
@@ -70,7 +72,8 @@ def _as_id_set(value: object) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class Knobs:
-    """Injected misbehaviour; every default means "behave like a healthy server"."""
+    """Injected misbehaviour; every default means "behave like a healthy server" -- the real
+    service's frequency limit included (``rate_limit``)."""
 
     #: Milliseconds slept after processing, before answering each REST request.
     latency_ms: float = 0.0
@@ -80,8 +83,9 @@ class Knobs:
     item_fail_rate: float = 0.0
     #: Seed of the generator behind the two rates, for repeatable failure patterns.
     seed: int | None = None
-    #: REST requests allowed per 1-second bucket before 60007; 0 turns the limit off.
-    rate_limit: int = 0
+    #: REST requests allowed per 1-second bucket before 60007: the service's app-wide 200/s by
+    #: default, as a deployment meets it; 0 turns the limit off (benchmarks of the worker alone).
+    rate_limit: int = REQUESTS_PER_SECOND
     #: Conversation ids (``c2c_X`` / ``group_G``) whose items always fail with 51007.
     fail_conversations: frozenset[str] = frozenset()
     #: Non-zero (400-599): answer every REST call with this HTTP status and a plain-text body.

@@ -16,8 +16,10 @@ import asyncio
 import functools
 import json
 import random
+import re
 import signal
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -38,6 +40,10 @@ from streams_devkit.emulator.store import Mark, MarkStore
 MAX_BODY_BYTES: Final = 1024 * 1024
 #: SessionItem per get_list page.
 PAGE_SIZE: Final = 100
+#: Calls kept by the request log (``GET /debug/requests``): about ten minutes at 300/s.
+REQUEST_LOG_SIZE: Final = 200_000
+#: The caller's From_Account, read from the raw body for the request log (no second JSON parse).
+_FROM_ACCOUNT: Final = re.compile(rb'"From_Account"\s*:\s*"([^"\\]*)"')
 #: The only MarkItem operation: set (or, with "", clear) the custom mark.
 OPT_SET_MARK: Final = 2
 CONTACT_C2C: Final = 1
@@ -95,6 +101,16 @@ class EmulatorState:
     rng: random.Random
     stats: Stats = field(default_factory=Stats)
     window: FixedWindow = field(default_factory=FixedWindow)
+    #: (time, request-level code, From_Account) of each processed REST call, oldest first.
+    request_log: deque[tuple[float, int, str | None]] = field(
+        default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE)
+    )
+
+    def log_request(self, now: float, code: int, body: bytes) -> None:
+        """Remember a processed call: when, how it was answered, and for which user."""
+        found = _FROM_ACCOUNT.search(body)
+        user = found.group(1).decode("utf-8", "replace") if found else None
+        self.request_log.append((now, code, user))
 
     def replace_knobs(self, changes: Mapping[str, object]) -> None:
         """Apply knob changes; a new seed restarts the failure sequence for repeatability."""
@@ -388,7 +404,9 @@ def process(request: web.Request, body: bytes, endpoint: Endpoint) -> Json:
         call = Call(state, request.app[STORE], parse_json_object(body), query.get("random"), now)
         fields = endpoint(call)
     except RestError as exc:
+        state.log_request(now, exc.code, body)
         return {"ActionStatus": "FAIL", "ErrorCode": exc.code, "ErrorInfo": exc.info}
+    state.log_request(now, codes.OK, body)
     return {"ActionStatus": "OK", "ErrorCode": codes.OK, "ErrorInfo": "", **fields}
 
 
@@ -419,6 +437,26 @@ async def debug_writes(request: web.Request) -> web.Response:
     """The write log as NDJSON in apply order, optionally for one ``user``."""
     writes = request.app[STORE].writes(request.query.get("user"))
     lines = "".join(json.dumps(write.as_json()) + "\n" for write in writes)
+    return web.Response(text=lines, content_type="application/x-ndjson")
+
+
+async def debug_requests(request: web.Request) -> web.Response:
+    """The request log as NDJSON (``at``, ``code``, ``user``), from ``since`` (unix time) on.
+
+    Every REST call the checks processed, answered or refused (60007 included), with the
+    request-level code and the body's From_Account: which calls each second's bucket admitted
+    and for whom. The last REQUEST_LOG_SIZE calls only; not persisted across restarts.
+    """
+    try:
+        since = float(request.query.get("since", "-inf"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="since must be a number") from None
+    log = request.app[STATE].request_log
+    lines = "".join(
+        json.dumps({"at": at, "code": code, "user": user}) + "\n"
+        for at, code, user in log
+        if at >= since
+    )
     return web.Response(text=lines, content_type="application/x-ndjson")
 
 
@@ -469,6 +507,7 @@ def create_app(config: EmulatorConfig, *, clock: Clock = time.time) -> web.Appli
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/debug/writes", debug_writes)
     app.router.add_get("/debug/state", debug_state)
+    app.router.add_get("/debug/requests", debug_requests)
     app.router.add_get("/debug/stats", debug_stats)
     app.router.add_post("/debug/knobs", debug_knobs)
     return app
