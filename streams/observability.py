@@ -1,25 +1,26 @@
 """Metrics, health and logs of a worker: what an operator watches and what Kubernetes probes.
 
-``/metrics`` serves Faust's own Prometheus sensor and the pipeline's metrics from one registry;
-``/healthz`` answers while the event loop runs; ``/readyz`` answers 200 only once partitions are
-assigned, table recovery has finished and the IM endpoint accepts connections. Log records never
-carry custom data or credentials: the pipeline logs ids, counts and codes only.
+``/metrics`` serves Faust's own Prometheus sensor and the pipeline's metrics from one registry.
+The probes: ``/startupz`` answers 200 once partitions were assigned and the first table recovery
+finished; ``/readyz`` once started and while the agent runs; ``/healthz`` unless the agent had
+events waiting and completed no window for ``STREAMS_LIVENESS_STALL_S`` (outside a recovery).
+Log records never carry custom data or credentials: the pipeline logs ids, counts and codes
+only.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from streams.core.progress import AgentProgress, AgentStallDetector
 from streams.pipeline import WindowStats
 
 _SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -138,43 +139,67 @@ class Metrics:
 
 @dataclass
 class Readiness:
-    """The checks behind ``/readyz``; each returns a reason when not ready, else None."""
+    """The checks behind ``/startupz`` and ``/readyz``; each names a problem, or none.
 
+    The IM endpoint is not among them: an IM outage would turn every pod NotReady at once and
+    stall any rollout, while the workers go on retrying and failing events within the deadline
+    as designed. IM health is a metric (``streams_sdk_requests_total{code}``) and an alert
+    (docs/OPERATING.md, ``StreamsIMUnreachable``).
+    """
+
+    #: Partitions were assigned (once: a worker left without partitions by a rebalance is
+    #: still ready, it has nothing to do).
     assigned: Callable[[], bool]
+    #: The first table recovery of this process finished.
     recovered: Callable[[], bool]
-    im_endpoint: str
-    #: Reachability is re-checked at most this often (probes come every few seconds).
-    cache_s: float = 10.0
-    _checked: tuple[float, str | None] = (float("-inf"), None)
+    #: The agent's task is alive.
+    agent_running: Callable[[], bool]
 
-    async def problems(self) -> list[str]:
-        """Why the worker is not ready (empty when it is)."""
+    def startup_problems(self) -> list[str]:
+        """Why the worker has not started yet (``/startupz``); empty once it has."""
         problems = []
         if not self.assigned():
             problems.append("no partitions assigned yet")
         if not self.recovered():
             problems.append("table recovery not finished")
-        unreachable = await self._im_unreachable()
-        if unreachable:
-            problems.append(unreachable)
         return problems
 
-    async def _im_unreachable(self) -> str | None:
-        at, answer = self._checked
-        if time.monotonic() - at < self.cache_s:
-            return answer
-        parts = urlsplit(self.im_endpoint)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(parts.hostname, port), timeout=2
-            )
-            writer.close()
-            answer = None
-        except (OSError, TimeoutError) as exc:
-            answer = f"IM endpoint {parts.hostname}:{port} unreachable ({type(exc).__name__})"
-        self._checked = (time.monotonic(), answer)
-        return answer
+    def problems(self) -> list[str]:
+        """Why the worker is not ready (``/readyz``); empty when it is."""
+        problems = self.startup_problems()
+        if not self.agent_running():
+            problems.append("the agent is not running")
+        return problems
+
+
+@dataclass
+class Liveness:
+    """The check behind ``/healthz``: the agent makes progress while it has work.
+
+    The decision is :class:`streams.core.progress.AgentStallDetector`'s; the engine supplies
+    the figures (``progress``), read at each probe.
+    """
+
+    progress: Callable[[], AgentProgress]
+    stall_s: float
+    clock: Callable[[], float] = time.monotonic
+    _detector: AgentStallDetector = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._detector = AgentStallDetector(self.stall_s)
+
+    def problems(self) -> list[str]:
+        """Why the worker should be restarted (empty while it is alive and progressing)."""
+        progress = self.progress()
+        stalled = self._detector.stalled_for(progress, self.clock())
+        if stalled is None:
+            return []
+        if not progress.running:
+            return [f"the agent has not been running for {stalled:.0f} s"]
+        return [
+            f"no window completed for {stalled:.0f} s with {progress.pending} events waiting "
+            f"(STREAMS_LIVENESS_STALL_S={self.stall_s:g})"
+        ]
 
 
 class JsonFormatter(logging.Formatter):

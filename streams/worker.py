@@ -9,16 +9,17 @@ from typing import Any, cast
 
 from streams.apply import Applier
 from streams.core.origin import derive_key
+from streams.core.progress import AgentProgress
 from streams.core.retry import RetryPolicy
 from streams.engine import internals, runner
-from streams.engine.agent import make_agent, owned_partitions
+from streams.engine.agent import AgentSignals, CountedProcessor, make_agent, owned_partitions
 from streams.engine.app import create_app, create_crash_table
 from streams.engine.consumer import GaplessConsumer
 from streams.engine.guard import CrashGuard
 from streams.engine.monitor import LeanPrometheusMonitor, install_pages
 from streams.engine.sink import BatchSink
 from streams.errors import ConfigError
-from streams.observability import Metrics, Readiness, logging_config
+from streams.observability import Liveness, Metrics, Readiness, logging_config
 from streams.pipeline import WindowProcessor, WindowStats
 from streams.request_budget import RateLimiter, budget_share
 from streams.sdk.client import TencentIMClient
@@ -74,8 +75,11 @@ class Worker:
                 (settings.origin_signing_key or im.secret_key).get_secret_value().encode()
             ),
         )
+        #: What the probes read of the agent (streams.engine.agent).
+        self.signals = AgentSignals()
         self.guard = CrashGuard(
-            self.processor,
+            # Each of the guard's runs counts as progress (a quarantine runs record by record).
+            cast(WindowProcessor, CountedProcessor(self.processor, self.signals)),
             create_crash_table(self.app, settings),
             threshold=settings.quarantine_after_crashes,
             set_current_event=internals.set_current_event,
@@ -88,22 +92,35 @@ class Worker:
         self._refetches = 0
         runner.watch_recovery(self.app)
         self.agent = make_agent(
-            self.app, self.topics, self.guard.process, settings, self._on_window
+            self.app, self.topics, self.guard.process, settings, self._on_window, self.signals
         )
         self._assigned_once = False
+        self.readiness = Readiness(
+            assigned=lambda: self._assigned_once,
+            # Set by Faust when a recovery finishes, never cleared: the first one's.
+            recovered=lambda: bool(self._recovery().completed.is_set()),
+            agent_running=lambda: self.signals.running > 0,
+        )
+        self.liveness = Liveness(self._progress, settings.liveness_stall_s)
         if settings.web_port:
-            install_pages(
-                self.app,
-                self.metrics,
-                Readiness(
-                    assigned=lambda: self._assigned_once,
-                    recovered=lambda: bool(cast(Any, self.app.tables).recovery.completed.is_set()),
-                    im_endpoint=im.endpoint,
-                ),
-            )
+            install_pages(self.app, self.metrics, self.readiness, self.liveness)
         self._owned: frozenset[int] = frozenset()
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+
+    def _recovery(self) -> Any:
+        return cast(Any, self.app.tables).recovery
+
+    def _progress(self) -> AgentProgress:
+        """The agent's figures for the liveness probe (streams.core.progress decides)."""
+        return AgentProgress(
+            started=not self.readiness.startup_problems(),
+            running=self.signals.running > 0,
+            pending=self.signals.pending,
+            completed=self.signals.completed,
+            recovering=bool(self._recovery().in_recovery),
+            rebalancing=bool(self.app.rebalancing),
+        )
 
     def _owns(self, partition: int) -> bool:
         # Called before every SDK request: a lookup in a set kept by the rebalance signals.

@@ -1,7 +1,7 @@
 """Metrics from window stats (a fresh registry per test), readiness reasons, JSON log lines."""
 
-import asyncio
 import logging
+from dataclasses import replace
 from types import SimpleNamespace
 
 import orjson
@@ -10,10 +10,10 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from streams.apply import ApplyReport
+from streams.core.progress import AgentProgress
 from streams.engine.monitor import LeanPrometheusMonitor
-from streams.observability import JsonFormatter, Metrics, Readiness
+from streams.observability import JsonFormatter, Liveness, Metrics, Readiness
 from streams.pipeline import WindowStats
-from streams_devkit.broker import free_port
 
 
 def test_window_stats_become_metrics() -> None:
@@ -45,11 +45,29 @@ def test_window_stats_become_metrics() -> None:
 
 
 def test_readiness_names_every_problem() -> None:
-    closed = f"http://127.0.0.1:{free_port()}"
-    readiness = Readiness(assigned=lambda: False, recovered=lambda: False, im_endpoint=closed)
-    problems = asyncio.run(readiness.problems())
-    assert problems[:2] == ["no partitions assigned yet", "table recovery not finished"]
-    assert "unreachable" in problems[2]
+    readiness = Readiness(
+        assigned=lambda: False, recovered=lambda: False, agent_running=lambda: False
+    )
+    started = ["no partitions assigned yet", "table recovery not finished"]
+    assert readiness.startup_problems() == started
+    assert readiness.problems() == [*started, "the agent is not running"]
+    ready = Readiness(assigned=lambda: True, recovered=lambda: True, agent_running=lambda: True)
+    assert ready.startup_problems() == ready.problems() == []
+
+
+def test_liveness_names_the_stall_once_it_lasts() -> None:
+    now = [0.0]
+    progress = AgentProgress(
+        started=True, running=True, pending=3, completed=1, recovering=False, rebalancing=False
+    )
+    liveness = Liveness(lambda: progress, stall_s=30, clock=lambda: now[0])
+    assert liveness.problems() == []
+    now[0] = 31
+    assert liveness.problems() == [
+        "no window completed for 31 s with 3 events waiting (STREAMS_LIVENESS_STALL_S=30)"
+    ]
+    progress = replace(progress, running=False, pending=0)
+    assert liveness.problems() == ["the agent has not been running for 31 s"]
 
 
 def test_json_log_lines() -> None:

@@ -33,6 +33,17 @@ def test_retry_deadline_must_fit_the_rebalance_timeout(monkeypatch: pytest.Monke
         load_settings(Settings)
 
 
+def test_the_liveness_threshold_must_exceed_the_longest_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(Settings).liveness_stall_s == 120
+    monkeypatch.setenv("STREAMS_LIVENESS_STALL_S", "25")  # the default deadline 20 + 5
+    with pytest.raises(ConfigError, match="STREAMS_LIVENESS_STALL_S must exceed"):
+        load_settings(Settings)
+    monkeypatch.setenv("STREAMS_SDK_RETRY_DEADLINE_S", "19")
+    assert load_settings(Settings).liveness_stall_s == 25
+
+
 def test_sasl_needs_credentials_and_hides_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMS_BROKER_SECURITY_PROTOCOL", "SASL_SSL")
     with pytest.raises(ConfigError, match="STREAMS_BROKER_SASL_MECHANISM"):

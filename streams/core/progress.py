@@ -1,9 +1,14 @@
-"""When a table recovery has stopped: the same amount left to read for too long.
+"""When a table recovery or the agent has stopped making progress.
 
 Faust's table recovery can stop reading its changelog and wait for its end forever (seen with
 the embedded broker after rebalances, docs/RELIABILITY.md finding 7); its partitions are then
 never processed. A worker that sees no progress for ``stall_s`` stops, and its partitions move
-to a worker that recovers them again.
+to a worker that recovers them again (:class:`StallDetector`).
+
+An agent that hangs (a bug, a library awaiting something that never comes) leaves the worker
+alive and answering, its partitions unprocessed: :class:`AgentStallDetector` tells the liveness
+probe (``/healthz``) when the agent had events waiting and completed no window for longer than
+any legitimate window takes.
 """
 
 from __future__ import annotations
@@ -27,3 +32,60 @@ class StallDetector:
             self._since = (remaining, now)
             return False
         return now - self._since[1] >= self.stall_s
+
+
+@dataclass(frozen=True, slots=True)
+class AgentProgress:
+    """What the engine reports of the agent when the liveness probe asks."""
+
+    #: The first table recovery of this process finished, and partitions were assigned.
+    started: bool
+    #: The agent's task is alive (it crashed or ended otherwise).
+    running: bool
+    #: Events handed to the agent and not processed yet: buffered for the next window, or in
+    #: the window being processed.
+    pending: int
+    #: Windows completed since start (a counter; a window the crash guard runs record by
+    #: record counts each record's run).
+    completed: int
+    #: A table recovery is running (``streams.engine.runner.watch_recovery`` watches it).
+    recovering: bool
+    #: A rebalance is running (from the revocation until the recovery that follows ends).
+    rebalancing: bool
+
+
+@dataclass
+class AgentStallDetector:
+    """Says when the agent has had work and completed no window for ``stall_s``.
+
+    Work is events waiting for the agent, or an agent that is not running. The clock starts at
+    the first observation with work waiting, and starts again whenever a window completed, the
+    work is done, or a table recovery runs (a stalled recovery stops the worker by itself). A
+    rebalance holds the clock too, but not for longer than ``stall_s``: Faust's revocation waits
+    for the agent's unprocessed events, so a stuck agent leaves the rebalance running for ever.
+    Before start-up nothing is judged (the start-up probe covers that time). Fed at every
+    liveness probe, with the probe's time (an injected clock).
+    """
+
+    stall_s: float
+    _since: tuple[int, float] | None = field(default=None, init=False)
+    _rebalancing_since: float | None = field(default=None, init=False)
+
+    def stalled_for(self, progress: AgentProgress, now: float) -> float | None:
+        """Seconds without a completed window while work waited, once ``stall_s``; else None."""
+        if not progress.rebalancing or progress.recovering:
+            self._rebalancing_since = None
+        elif self._rebalancing_since is None:
+            self._rebalancing_since = now
+        holding = progress.recovering or (
+            self._rebalancing_since is not None and now - self._rebalancing_since < self.stall_s
+        )
+        work = progress.pending > 0 or not progress.running
+        if not progress.started or holding or not work:
+            self._since = None
+            return None
+        if self._since is None or self._since[0] != progress.completed:
+            self._since = (progress.completed, now)
+            return None
+        stalled = now - self._since[1]
+        return stalled if stalled >= self.stall_s else None

@@ -5,13 +5,14 @@ Concurrency 1: above 1, Faust can commit past events another instance has not pr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from streams.engine.checkpoint import ack
 from streams.engine.consumer import GaplessConsumer
 from streams.engine.windows import windows
-from streams.pipeline import Event, WindowStats
+from streams.pipeline import Event, WindowProcessor, WindowStats
 from streams.settings import Settings
 
 
@@ -20,28 +21,97 @@ def owned_partitions(app: Any, topic: str) -> set[int]:
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
 
 
+def _nothing() -> int:
+    return 0
+
+
+@dataclass
+class AgentSignals:
+    """What the probes read of the agent (``streams.core.progress`` decides): a few integers
+    updated once per window, and the window buffer's length, read when a probe asks."""
+
+    #: Instances of the agent's function running (0 or 1: concurrency 1).
+    running: int = 0
+    #: Windows completed since start, and runs of the crash guard's record-by-record windows.
+    completed: int = 0
+    #: Events of the window being processed (0 between windows).
+    in_window: int = 0
+    #: Events buffered for the next window (``streams.engine.windows``).
+    buffered: Callable[[], int] = _nothing
+
+    @property
+    def pending(self) -> int:
+        """Events handed to the agent and not processed yet."""
+        return self.in_window + self.buffered()
+
+    def watch_buffer(self, length: Callable[[], int]) -> None:
+        """Read the buffer's length from ``length`` from now on."""
+        self.buffered = length
+
+
+class CountedProcessor:
+    """The window processor as the crash guard runs it, each finished run counted as progress.
+
+    In quarantine the guard runs a window record by record, each run up to a window's time:
+    counted one by one, a long quarantine is not mistaken for an agent that stopped.
+    """
+
+    def __init__(self, processor: WindowProcessor, signals: AgentSignals) -> None:
+        self._processor = processor
+        self._signals = signals
+
+    async def process(self, events: Sequence[Event]) -> tuple[list[Event], WindowStats]:
+        """The processor's ``process``, counted."""
+        done = await self._processor.process(events)
+        self._signals.completed += 1
+        return done
+
+    async def quarantine(
+        self, event: Event, exc: Exception, *, dead_letter_max_bytes: int | None = None
+    ) -> WindowStats:
+        """The processor's ``quarantine``, counted."""
+        stats = await self._processor.quarantine(
+            event, exc, dead_letter_max_bytes=dead_letter_max_bytes
+        )
+        self._signals.completed += 1
+        return stats
+
+
 def make_agent(
     app: Any,
     topics: Any,
     run_window: Callable[[list[Event]], Awaitable[list[tuple[list[Event], WindowStats]]]],
     settings: Settings,
     on_window: Callable[[WindowStats], None],
+    signals: AgentSignals | None = None,
 ) -> Any:
     """Register the agent: concurrency 1 (Faust can commit past unprocessed events above 1).
 
     ``run_window`` is the crash guard's (``streams.engine.guard``): a window may run as several.
+    ``signals`` is kept up to date for the probes.
     """
+    state = signals if signals is not None else AgentSignals()
 
     async def apply_changes(stream: Any) -> None:
-        # Outcomes go out through the producer directly (streams.engine.sink): declare the topics
-        # Faust would otherwise create on first send.
-        await topics.outcomes.maybe_declare()
-        await topics.dead_letters.maybe_declare()
-        within = settings.window_ms / 1000
-        consumer = cast(GaplessConsumer, app.consumer)
-        async for events in windows(stream, settings.max_batch, within):
-            for ackable, stats in await run_window(events):
-                await ack(stream, consumer, ackable)
-                on_window(stats)
+        state.running += 1
+        try:
+            # Outcomes go out through the producer directly (streams.engine.sink): declare the
+            # topics Faust would otherwise create on first send.
+            await topics.outcomes.maybe_declare()
+            await topics.dead_letters.maybe_declare()
+            within = settings.window_ms / 1000
+            consumer = cast(GaplessConsumer, app.consumer)
+            async for events in windows(
+                stream, settings.max_batch, within, watch=state.watch_buffer
+            ):
+                state.in_window = len(events)
+                for ackable, stats in await run_window(events):
+                    await ack(stream, consumer, ackable)
+                    on_window(stats)
+                state.in_window = 0
+                state.completed += 1
+        finally:
+            state.running -= 1
+            state.in_window = 0
 
     return app.agent(topics.changes, name="apply-changes", concurrency=1)(apply_changes)

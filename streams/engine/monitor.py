@@ -3,11 +3,12 @@
 Faust's monitor counts and times every message (for its ``/stats`` pages and its Prometheus
 sensor's per-message series); the pipeline counts per window instead (``streams.observability``).
 Its web server serves its own unauthenticated views (table data, the cluster's topology); the
-worker serves ``/metrics``, ``/healthz`` and ``/readyz`` only.
+worker serves ``/metrics``, ``/startupz``, ``/healthz`` and ``/readyz`` only.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import MutableMapping
 from time import monotonic
@@ -19,7 +20,9 @@ from faust.sensors.prometheus import PrometheusMonitor, setup_prometheus_sensors
 from faust.types import TP
 
 from streams.engine import internals
-from streams.observability import Metrics, Readiness
+from streams.observability import Liveness, Metrics, Readiness
+
+log = logging.getLogger(__name__)
 
 
 class NoPerEventStats:
@@ -126,21 +129,45 @@ def serve_only_our_pages(app: faust.App) -> None:
     internals.drop_blueprints(app, _FAUST_VIEWS)
 
 
-def install_pages(app: faust.App, metrics: Metrics, readiness: Readiness) -> None:
-    """``/metrics`` (Faust's sensor and ours), ``/healthz`` and ``/readyz`` on the web port,
-    and nothing else."""
+def install_pages(
+    app: faust.App,
+    metrics: Metrics,
+    readiness: Readiness,
+    liveness: Liveness | None = None,
+) -> None:
+    """``/metrics`` (Faust's sensor and ours) and the probes on the web port, nothing else.
+
+    ``/startupz``: 200 once partitions were assigned and the first table recovery finished.
+    ``/readyz``: that, and the agent running. ``/healthz``: 503 once the agent had events
+    waiting and completed no window for ``STREAMS_LIVENESS_STALL_S`` (``liveness``); before
+    start-up always 200, the start-up probe covers that time. Each 503 lists its problems.
+    """
     serve_only_our_pages(app)
     setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="faust")
     # The same series, minus Faust's per-message ones (streams_events_consumed_total counts).
     app.monitor = LeanPrometheusMonitor(metrics=internals.prometheus_metrics(app.monitor))
+    stalled = [False]
+
+    def answer(view: Any, problems: list[str], ok: str, not_ok: str) -> Any:
+        body = {"status": ok if not problems else not_ok, "problems": problems}
+        return view.json(body, status=200 if not problems else 503)
 
     @app.page("/healthz")
     async def healthz(view: Any, request: Any) -> Any:
         # Answering at all proves the event loop turns.
-        return view.json({"status": "ok"})
+        problems = liveness.problems() if liveness is not None else []
+        if problems and not stalled[0]:
+            log.error(
+                "liveness fails: %s; the agent's stack:\n%s",
+                "; ".join(problems), app.agents.human_tracebacks(),
+            )  # fmt: skip
+        stalled[0] = bool(problems)
+        return answer(view, problems, "ok", "stalled")
+
+    @app.page("/startupz")
+    async def startupz(view: Any, request: Any) -> Any:
+        return answer(view, readiness.startup_problems(), "started", "starting")
 
     @app.page("/readyz")
     async def readyz(view: Any, request: Any) -> Any:
-        problems = await readiness.problems()
-        body = {"status": "ready" if not problems else "not ready", "problems": problems}
-        return view.json(body, status=200 if not problems else 503)
+        return answer(view, readiness.problems(), "ready", "not ready")

@@ -23,13 +23,19 @@ async def windows(
     max_batch: int,
     window_s: float,
     clock: Callable[[], float] = time.monotonic,
+    watch: Callable[[Callable[[], int]], None] | None = None,
 ) -> AsyncIterator[list[Any]]:
     """Yield the stream's events window by window; nothing is acked here.
 
     A failure to add an event comes out of this generator. Raised only inside Faust's passive
     reader, it would end that reader and leave the agent waiting for events forever.
+
+    ``watch`` is given a function that says how many events are buffered for the next window
+    (the liveness probe reads it), and one that says 0 when the generator ends.
     """
     buffer: WindowBuffer[Any] = WindowBuffer(max_batch, window_s)
+    if watch is not None:
+        watch(buffer.__len__)
     wake = asyncio.Event()  # the first event of a window arrived, the window is full, or failed
     room = asyncio.Event()  # the full window was taken
     room.set()
@@ -77,5 +83,7 @@ async def windows(
             wake.clear()
             await stream.wait_for_stopped(wake, timeout=wait)
     finally:
+        if watch is not None:
+            watch(lambda: 0)
         stream.enable_acks = enable_acks
         internals.remove_processor(stream, add_to_buffer)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from streams.engine.agent import AgentSignals, CountedProcessor
 from streams.engine.windows import windows
 from tests.fakes import FakeStream
 
@@ -59,3 +60,44 @@ def test_a_value_without_a_current_event_fails_the_windows() -> None:
 
 async def _awaited(result: Awaitable[Any]) -> Any:
     return await result
+
+
+def test_the_buffered_count_is_watched_until_the_windows_end() -> None:
+    async def scenario() -> None:
+        stream = FakeStream()
+        buffered: list[Any] = []
+        gen = windows(stream, max_batch=2, window_s=10.0, watch=buffered.append)
+        first = asyncio.ensure_future(gen.__anext__())
+        await asyncio.sleep(0)
+        assert buffered[-1]() == 0
+        stream.push("e1")
+        assert buffered[-1]() == 1, "read when asked: the buffer's length"
+        stream.push("e2")
+        assert await first == ["e1", "e2"]
+        assert buffered[-1]() == 0, "taken: the agent's window counts them now"
+        stream.push("e3")
+        await gen.aclose()
+        assert buffered[-1]() == 0, "a generator that ended has nothing buffered"
+
+    asyncio.run(scenario())
+
+
+def test_the_agents_signals_count_every_run_of_the_processor() -> None:
+    class Processor:
+        async def process(self, events: Any) -> Any:
+            return events, "stats"
+
+        async def quarantine(self, event: Any, exc: Any, **kwargs: Any) -> Any:
+            return "stats"
+
+    async def scenario() -> None:
+        signals = AgentSignals()
+        counted = CountedProcessor(Processor(), signals)  # type: ignore[arg-type]
+        assert await counted.process(["e1"]) == (["e1"], "stats")
+        assert await counted.quarantine("e2", RuntimeError()) == "stats"
+        assert signals.completed == 2
+        signals.in_window = 3
+        signals.watch_buffer(lambda: 4)
+        assert signals.pending == 7
+
+    asyncio.run(scenario())
