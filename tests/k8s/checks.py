@@ -260,15 +260,32 @@ def _spread(pod: Doc, labels: dict[str, str]) -> list[str]:
     return problems
 
 
+#: The start-up probe's budget (periodSeconds x failureThreshold) must cover a table recovery
+#: of 1M conversations with ample margin (docs/OPERATING.md, "Probes").
+STARTUP_BUDGET_S = 600
+PROBE_PATHS = {
+    "startupProbe": "/startupz",
+    "livenessProbe": "/healthz",
+    "readinessProbe": "/readyz",
+}
+
+
 def _probes(container: Doc) -> list[str]:
     problems = []
     ports = {p.get("name"): p["containerPort"] for p in container.get("ports") or []}
-    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+    for probe, path in PROBE_PATHS.items():
         get = (container.get(probe) or {}).get("httpGet") or {}
         port = get.get("port")
         port = ports.get(port, port)
         if get.get("path") != path or port != WEB_PORT:
             problems.append(f"{probe} must GET {path} on port {WEB_PORT}")
+    startup = container.get("startupProbe") or {}
+    # Kubernetes' defaults: periodSeconds 10, failureThreshold 3.
+    budget = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
+    if budget < STARTUP_BUDGET_S:
+        problems.append(
+            f"startupProbe allows {budget} s, under {STARTUP_BUDGET_S} s for a table recovery"
+        )
     return problems
 
 

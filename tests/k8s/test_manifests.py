@@ -557,6 +557,24 @@ INCONSISTENT: dict[str, tuple[str, Callable[[Doc], Any], Callable[[list[Doc]], l
         checks.check_statefulset,
         "spread on kubernetes.io/hostname does not select the worker pods",
     ),
+    "startup-probe-before-recovery": (
+        "StatefulSet",
+        lambda d: container(d)["startupProbe"]["httpGet"].update(path="/healthz"),
+        checks.check_statefulset,
+        "startupProbe must GET /startupz on port 6066",
+    ),
+    "startup-probe-shorter-than-a-recovery": (
+        "StatefulSet",
+        lambda d: container(d)["startupProbe"].update(failureThreshold=30),
+        checks.check_statefulset,
+        "startupProbe allows 300 s, under 600 s for a table recovery",
+    ),
+    "readiness-probe-on-liveness": (
+        "StatefulSet",
+        lambda d: container(d)["readinessProbe"]["httpGet"].update(path="/healthz"),
+        checks.check_statefulset,
+        "readinessProbe must GET /readyz on port 6066",
+    ),
     "replicas-fight-keda": (
         "StatefulSet",
         lambda d: d["spec"].update(replicas=3),
