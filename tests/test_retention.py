@@ -5,6 +5,7 @@ moves a value back because it forgot."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,8 @@ def test_entries_older_than_the_horizon_are_forgotten_and_their_changes_refused(
     conversations = [f"c2c_old{i}" for i in range(5)]
     first = pipe.publish(*(change(f"first-{c}", c, written) for c in conversations))
     assert {o["status"] for o in pipe.outcomes_for(set(first))} == {"applied"}
-    assert not [r for r in changelog(pipe) if r.value is None], "nothing forgotten yet"
+    forgotten = {orjson.loads(r.key) for r in changelog(pipe) if r.value is None}
+    assert not forgotten & {f"alice/{c}" for c in conversations}, "none of them forgotten yet"
 
     # Past the horizon: the next window on alice's partition sweeps her expired entries.
     time.sleep(HORIZON_S + 1.5)
@@ -64,9 +66,11 @@ def test_entries_older_than_the_horizon_are_forgotten_and_their_changes_refused(
     )
     assert outcomes["newer"]["status"] == "applied"
 
+    # The warm-up's entry too, in this sweep or an earlier one (the worker's start-up may take
+    # longer than the horizon).
     tombstones = {orjson.loads(r.key) for r in changelog(pipe) if r.value is None}
     assert tombstones == {f"alice/{c}" for c in [*conversations, "c2c_x"]}
     state = emulator.state("alice")
     assert state["c2c_old0"] == "first-c2c_old0", "the forgotten value was never moved back"
     assert state["c2c_old1"] == "newer"
-    assert "forgot 6 conversations" in pipe.worker_log()
+    assert re.search(r"forgot [56] conversations", pipe.worker_log())

@@ -17,12 +17,12 @@ POISON_PREFIX = "poison"
 _resolve = streams.pipeline.resolve
 
 
-def resolve_or_fail(groups: Any, last: Any) -> Any:
+def resolve_or_fail(groups: Any, last: Any, **options: Any) -> Any:
     """The real resolution, unless the window holds a poison event."""
     for changes in groups.values():
         if any(c.change.event_id.startswith(POISON_PREFIX) for c in changes):
             raise RuntimeError("injected by the test: this window holds a poison event")
-    return _resolve(groups, last)
+    return _resolve(groups, last, **options)
 
 
 streams.pipeline.resolve = resolve_or_fail  # type: ignore[assignment]
