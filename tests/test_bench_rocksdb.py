@@ -47,6 +47,7 @@ def test_a_tiny_recovery_run(broker: str, tmp_path: Path) -> None:
     )
     result = rocksdb.recovery(broker, tmp_path, sizes, log=lambda _: None)
     memory, fresh, retained = result.steps
+    assert retained.kind == "retained"
     assert memory.store == rocksdb.MEMORY and fresh.store == rocksdb.ROCKSDB
     assert memory.records == fresh.records == 1_000
     assert fresh.data_bytes > 0 and fresh.flood["events"] == 200
