@@ -29,9 +29,10 @@ K8S = Path(__file__).parents[2] / "k8s"
 MIB = 1024 * 1024
 
 #: What a worker needs besides RocksDB's caches and memtables: the Python heap, Faust, aiokafka's
-#: buffers, the allocator's slack, RocksDB's index and filter blocks. Measured: 208-220 MiB peak
-#: RSS under a 1M-event flood on the memory store (bench/RESULTS.md, scenario (e)) and the
-#: rocksdb:// worker's peak at 1M conversations (bench/RESULTS.md, "RocksDB table store").
+#: buffers, the allocator's slack, RocksDB's index and filter blocks. Measured (bench/RESULTS.md):
+#: 232-267 MiB peak RSS under scenario (a)'s flood on either store; 483-497 MiB for a rocksdb://
+#: worker at 1M conversations after a uniform flood over them, its caches and memtables (at most
+#: 288 MiB at 12 partitions) included, so about 200-210 MiB besides them.
 WORKER_MIB = 384
 
 #: Settings that size RocksDB's memory, as a ConfigMap may set them.
