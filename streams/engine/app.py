@@ -6,7 +6,6 @@ table; :mod:`streams.pipeline` does the window's work through :mod:`streams.core
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, cast
@@ -79,13 +78,11 @@ def changes_schema() -> RawSchema:
 
 
 def _broker_credentials(settings: Settings) -> Any:
+    """Faust's credentials for the same TLS/SASL settings the client uses (BrokerSettings)."""
     protocol = settings.broker_security_protocol
     if protocol is SecurityProtocol.PLAINTEXT:
         return None
-    context = None
-    if protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
-        cafile = str(settings.broker_ca_file) if settings.broker_ca_file else None
-        context = ssl.create_default_context(cafile=cafile)
+    context = settings.ssl_context()
     if protocol is SecurityProtocol.SSL:
         return faust.SSLCredentials(context)
     assert settings.broker_sasl_password is not None  # checked by Settings
