@@ -152,6 +152,7 @@ class Applier:
             sent = self._clock()
             result = await self._client.mark(user_id, values)
             report.timings.append((self._clock() - sent, len(values)))
+        self._limiter.requests_done += 1
         report.requests += 1
         report.codes[result.code] = report.codes.get(result.code, 0) + 1
         if result.frequency_limited:

@@ -47,6 +47,9 @@ class RateLimiter:
         self.waited_s = 0.0
         #: Frequency-limit answers heard.
         self.frequency_limits = 0
+        #: Requests that ended, whatever their answer: progress inside a window, which a
+        #: budget-bound backlog can keep going for minutes (the liveness probe reads it).
+        self.requests_done = 0
 
     def rate(self) -> float:
         """Requests per second this worker allows itself now."""

@@ -241,7 +241,7 @@ class Settings(BrokerSettings):
         description=(
             "/healthz answers 503 (and Kubernetes restarts the pod) when, after start-up and "
             "outside a table recovery, the agent had events waiting and completed no window "
-            "for this long. Must exceed the longest legitimate window, "
+            "and no IM request for this long. Must exceed the longest legitimate window, "
             "STREAMS_SDK_RETRY_DEADLINE_S + 5 s of producing."
         ),
     )

@@ -112,12 +112,16 @@ class Worker:
         return cast(Any, self.app.tables).recovery
 
     def _progress(self) -> AgentProgress:
-        """The agent's figures for the liveness probe (streams.core.progress decides)."""
+        """The agent's figures for the liveness probe (streams.core.progress decides).
+
+        Progress is a finished window or a finished IM request: a window of a budget-bound
+        worker with a backlog may send requests for minutes, and is not stuck while it does.
+        """
         return AgentProgress(
             started=not self.readiness.startup_problems(),
             running=self.signals.running > 0,
             pending=self.signals.pending,
-            completed=self.signals.completed,
+            completed=self.signals.completed + self.limiter.requests_done,
             recovering=bool(self._recovery().in_recovery),
             rebalancing=bool(self.app.rebalancing),
         )

@@ -36,11 +36,13 @@ def run(scripts: dict[str, list[int]], *, deadline: float = 10.0, owns=lambda p:
 
 
 def test_only_failed_conversations_are_retried() -> None:
-    im, report = run({"c2c_b": [50004, 50004], "c2c_c": [51007]})
+    limiter = RateLimiter(1e6)
+    im, report = run({"c2c_b": [50004, 50004], "c2c_c": [51007]}, limiter=limiter)
     assert im.calls == [["c2c_a", "c2c_b", "c2c_c"], ["c2c_b"], ["c2c_b"]]
     results = {r.change.change.conversation_id: (r.code, r.attempts) for r in report.results}
     assert results == {"c2c_a": (0, 1), "c2c_b": (0, 3), "c2c_c": (51007, 1)}
     assert (report.requests, report.retries) == (3, 2)
+    assert limiter.requests_done == 3, "each ended request is progress for the liveness probe"
 
 
 def test_deadline_ends_retries_with_the_last_retryable_answer() -> None:

@@ -7,8 +7,8 @@ to a worker that recovers them again (:class:`StallDetector`).
 
 An agent that hangs (a bug, a library awaiting something that never comes) leaves the worker
 alive and answering, its partitions unprocessed: :class:`AgentStallDetector` tells the liveness
-probe (``/healthz``) when the agent had events waiting and completed no window for longer than
-any legitimate window takes.
+probe (``/healthz``) when the agent had events waiting and made no progress (the worker counts a
+finished window or a finished IM request) for longer than any legitimate window takes.
 """
 
 from __future__ import annotations

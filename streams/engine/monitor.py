@@ -139,7 +139,7 @@ def install_pages(
 
     ``/startupz``: 200 once partitions were assigned and the first table recovery finished.
     ``/readyz``: that, and the agent running. ``/healthz``: 503 once the agent had events
-    waiting and completed no window for ``STREAMS_LIVENESS_STALL_S`` (``liveness``); before
+    waiting and completed no window or IM request for ``STREAMS_LIVENESS_STALL_S``; before
     start-up always 200, the start-up probe covers that time. Each 503 lists its problems.
     """
     serve_only_our_pages(app)
