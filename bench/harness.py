@@ -164,6 +164,52 @@ def lower_bound(outcomes: Sequence[dict[str, Any]]) -> int:
     return sum(math.ceil(len(c) / 100) for users in per_window.values() for c in users.values())
 
 
+def worker_env(bootstrap: str, prefix: str, partitions: int, im_endpoint: str) -> dict[str, str]:
+    """A benchmark worker's environment: the embedded broker, the run's topics and app id (all
+    named by ``prefix``), the memory store and the emulator at ``im_endpoint``."""
+    return (
+        dict(os.environ)
+        | IM_ENV
+        | {
+            "STREAMS_BROKER": f"kafka://{bootstrap}",
+            "STREAMS_EMBEDDED_BROKER": "true",
+            "STREAMS_APP_ID": f"{prefix}app",
+            "STREAMS_CHANGES_TOPIC": f"{prefix}changes",
+            "STREAMS_OUTCOMES_TOPIC": f"{prefix}outcomes",
+            "STREAMS_DEAD_LETTER_TOPIC": f"{prefix}dead-letters",
+            "STREAMS_TOPIC_PARTITIONS": str(partitions),
+            "STREAMS_TABLE_STORE": "memory://",
+            "STREAMS_SDK": "tencent",
+            "STREAMS_IM_ENDPOINT": im_endpoint,
+            "STREAMS_LOG_LEVEL": "INFO",
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of RESULTS.md between two markers that one scenario rewrites on its own."""
+
+    begin: str
+    end: str
+
+    def replace(self, text: str, new: str, profile_heading: str) -> str:
+        """``text`` with this section replaced by ``new`` (or inserted before the profile
+        notes, which start at ``profile_heading``, or appended); nothing else changes."""
+        start, end = text.find(self.begin), text.find(self.end)
+        if start >= 0 and end > start:
+            return text[:start] + new + text[end + len(self.end) :]
+        at = text.find(profile_heading)
+        if at >= 0:
+            return text[:at] + new + "\n\n" + text[at:]
+        return text.rstrip("\n") + "\n\n" + new + "\n"
+
+    def extract(self, text: str) -> str | None:
+        """This section of ``text``, markers included (None when absent)."""
+        start, end = text.find(self.begin), text.find(self.end)
+        return text[start : end + len(self.end)] if start >= 0 and end > start else None
+
+
 def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
     """Execute ``run`` on fresh topics and return its figures."""
     prefix = f"b{secrets.token_hex(4)}-"
@@ -177,23 +223,10 @@ def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
         start_emulator(workdir, **run.emulator_knobs) if run.kind in ("pipeline", "naive") else None
     )
     env = (
-        os.environ
-        | IM_ENV
-        | {
-            "STREAMS_BROKER": f"kafka://{bootstrap}",
-            "STREAMS_EMBEDDED_BROKER": "true",
-            "STREAMS_APP_ID": f"{prefix}app",
-            "STREAMS_CHANGES_TOPIC": f"{prefix}changes",
-            "STREAMS_OUTCOMES_TOPIC": f"{prefix}outcomes",
-            "STREAMS_DEAD_LETTER_TOPIC": f"{prefix}dead-letters",
-            "STREAMS_TOPIC_PARTITIONS": str(run.partitions),
-            "STREAMS_TABLE_STORE": "memory://",
-            "STREAMS_WINDOW_MS": str(run.window_ms),
-            "STREAMS_SDK": "tencent",
-            "STREAMS_IM_ENDPOINT": emulator.url if emulator else "http://127.0.0.1:9",
-            "STREAMS_LOG_LEVEL": "INFO",
-            "BENCH_EXPECT": str(run.spec.events),
-        }
+        worker_env(
+            bootstrap, prefix, run.partitions, emulator.url if emulator else "http://127.0.0.1:9"
+        )
+        | {"STREAMS_WINDOW_MS": str(run.window_ms), "BENCH_EXPECT": str(run.spec.events)}
         | run.env
     )
     procs: list[Process] = []

@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from bench.harness import IM_ENV, Emulator, Process, _spawn, start_emulator
+from bench.harness import Emulator, Process, Section, _spawn, start_emulator, worker_env
 from streams.contract.limits import REQUESTS_PER_SECOND
 from streams.core.partitioning import partition_for
 from streams.core.rate_control import RateControl
@@ -49,6 +49,7 @@ from streams_devkit.broker import create_topics, free_port, terminate
 
 BEGIN = "<!-- bench:rate -->"
 END = "<!-- /bench:rate -->"
+SECTION = Section(BEGIN, END)
 PLOTS = Path(__file__).with_name("plots")
 QUOTA = REQUESTS_PER_SECOND
 #: The request-level codes of a frequency limit (the worker's own list).
@@ -318,37 +319,22 @@ def run_one(
     topics |= {f"{prefix}outcomes": scenario.partitions, f"{prefix}dead-letters": 1}
     asyncio.run(create_topics(bootstrap, topics))
     emulator = start_emulator(workdir, rate_limit=QUOTA)
-    env = (
-        os.environ
-        | IM_ENV
-        | {
-            "STREAMS_BROKER": f"kafka://{bootstrap}",
-            "STREAMS_EMBEDDED_BROKER": "true",
-            "STREAMS_APP_ID": f"{prefix}app",
-            "STREAMS_CHANGES_TOPIC": changes,
-            "STREAMS_OUTCOMES_TOPIC": f"{prefix}outcomes",
-            "STREAMS_DEAD_LETTER_TOPIC": f"{prefix}dead-letters",
-            "STREAMS_TOPIC_PARTITIONS": str(scenario.partitions),
-            "STREAMS_TABLE_STORE": "memory://",
-            "STREAMS_WINDOW_MS": "250",
-            "STREAMS_SDK": "tencent",
-            "STREAMS_IM_ENDPOINT": emulator.url,
-            "STREAMS_LOG_LEVEL": "INFO",
-            "STREAMS_RATE_LIMIT": f"{scenario.budget:g}",
-            "STREAMS_RATE_CONTROL": control.value,
-        }
-    )
+    env = worker_env(bootstrap, prefix, scenario.partitions, emulator.url) | {
+        "STREAMS_WINDOW_MS": "250",
+        "STREAMS_RATE_LIMIT": f"{scenario.budget:g}",
+        "STREAMS_RATE_CONTROL": control.value,
+    }
     procs: list[Process] = []
     ports = [free_port() for _ in range(scenario.workers)]
     try:
         for index, port in enumerate(ports):
-            worker_env = env | {
+            env_i = env | {
                 "STREAMS_DATA_DIR": str(workdir / f"{prefix}data-{index}"),
                 "STREAMS_WEB_PORT": str(port),
             }
             path = workdir / f"{prefix}worker-{index}.log"
             args = [sys.executable, "-m", "streams", "worker"]
-            procs.append(Process("pipeline", _spawn(args, worker_env, path), path))
+            procs.append(Process("pipeline", _spawn(args, env_i, path), path))
         owned = _wait_settled(procs, changes, scenario.partitions)
         assigned = [p.text().count("Setting newly assigned partitions") for p in procs]
         hot = owned[0] if scenario.hot_share is not None else []
@@ -712,18 +698,6 @@ def section(
         ]
     lines.append(END)
     return "\n".join(lines)
-
-
-def replace_section(text: str, new: str, profile_heading: str) -> str:
-    """``text`` with its rate section replaced by ``new`` (or inserted before the profile
-    notes, which start at ``profile_heading``, or appended); nothing else changes."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start >= 0 and end > start:
-        return text[:start] + new + text[end + len(END) :]
-    at = text.find(profile_heading)
-    if at >= 0:
-        return text[:at] + new + "\n\n" + text[at:]
-    return text.rstrip("\n") + "\n\n" + new + "\n"
 
 
 def run_all(

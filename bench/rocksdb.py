@@ -40,14 +40,15 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.harness import (
-    IM_ENV,
     Process,
     Result,
     Run,
+    Section,
     _outcomes,
     _spawn,
     disk_usage,
     start_emulator,
+    worker_env,
 )
 from streams.core.partitioning import partition_for
 from streams.engine.app import ROCKSDB_WRITE_BUFFERS
@@ -60,6 +61,7 @@ MIB = 2**20
 #: The section's markers in bench/RESULTS.md: only what lies between them is rewritten.
 BEGIN = "<!-- bench:rocksdb -->"
 END = "<!-- /bench:rocksdb -->"
+SECTION = Section(BEGIN, END)
 #: Faust's log lines around recovery (faust/tables/recovery.py).
 RESTORING = "Restoring state from changelog topics"
 COMPLETE = "Recovery complete"
@@ -253,26 +255,13 @@ class Recoveries:
         self.started = 0
 
     def env(self, store: str, data_dir: Path, web_port: int) -> dict[str, str]:
-        return (
-            dict(os.environ)
-            | IM_ENV
-            | {
-                "STREAMS_BROKER": f"kafka://{self.bootstrap}",
-                "STREAMS_EMBEDDED_BROKER": "true",
-                "STREAMS_APP_ID": self.app_id,
-                "STREAMS_CHANGES_TOPIC": self.changes,
-                "STREAMS_OUTCOMES_TOPIC": self.outcomes,
-                "STREAMS_DEAD_LETTER_TOPIC": f"{self.prefix}dead-letters",
-                "STREAMS_TOPIC_PARTITIONS": str(self.sizes.partitions),
-                "STREAMS_TABLE_STORE": store,
-                "STREAMS_DATA_DIR": str(data_dir),
-                "STREAMS_SDK": "tencent",
-                "STREAMS_IM_ENDPOINT": self.emulator.url,
-                "STREAMS_LOG_LEVEL": "INFO",
-                "STREAMS_WEB_PORT": str(web_port),
-                **UNLIMITED,
-            }
-        )
+        base = worker_env(self.bootstrap, self.prefix, self.sizes.partitions, self.emulator.url)
+        return base | {
+            "STREAMS_TABLE_STORE": store,
+            "STREAMS_DATA_DIR": str(data_dir),
+            "STREAMS_WEB_PORT": str(web_port),
+            **UNLIMITED,
+        }
 
     def start(
         self, label: str, store: str, data_dir: Path, kind: str = "fresh", timeout_s: float = 600
@@ -559,21 +548,3 @@ def section(
         END,
     ]
     return "\n".join(lines)
-
-
-def replace_section(text: str, new: str, profile_heading: str) -> str:
-    """``text`` with its scenario (i) section replaced by ``new`` (or inserted before the
-    profile notes, which start at ``profile_heading``, or appended); nothing else changes."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start >= 0 and end > start:
-        return text[:start] + new + text[end + len(END) :]
-    at = text.find(profile_heading)
-    if at >= 0:
-        return text[:at] + new + "\n\n" + text[at:]
-    return text.rstrip("\n") + "\n\n" + new + "\n"
-
-
-def extract_section(text: str) -> str | None:
-    """The scenario (i) section of ``text``, markers included (None when absent)."""
-    start, end = text.find(BEGIN), text.find(END)
-    return text[start : end + len(END)] if start >= 0 and end > start else None

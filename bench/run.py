@@ -287,7 +287,7 @@ def main() -> None:
         with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
             new = run_rocksdb(rocks_sizes, broker.bootstrap, Path(tmp), mode)
         previous = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        text = with_profile(rocksdb.replace_section(previous, new, profile_heading))
+        text = with_profile(rocksdb.SECTION.replace(previous, new, profile_heading))
         args.out.write_text(text, encoding="utf-8")
         print(new)
         return
@@ -295,7 +295,7 @@ def main() -> None:
         with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
             new = shared_quota.run_all(rate_sizes, broker.bootstrap, Path(tmp), mode)
         previous = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        text = with_profile(shared_quota.replace_section(previous, new, profile_heading))
+        text = with_profile(shared_quota.SECTION.replace(previous, new, profile_heading))
         args.out.write_text(text, encoding="utf-8")
         print(new)
         return
@@ -326,8 +326,8 @@ def main() -> None:
         shared = shared_quota.run_all(rate_sizes, broker.bootstrap, Path(tmp), mode)
         # Last: its million seeded records stay in the broker.
         rocks = run_rocksdb(rocks_sizes, broker.bootstrap, Path(tmp), mode)
-    text = rocksdb.replace_section(report(results, sizes, mode, pairs), rocks, profile_heading)
-    text = shared_quota.replace_section(text, shared, profile_heading)
+    text = rocksdb.SECTION.replace(report(results, sizes, mode, pairs), rocks, profile_heading)
+    text = shared_quota.SECTION.replace(text, shared, profile_heading)
     args.out.write_text(text, encoding="utf-8")
     print(text)
 

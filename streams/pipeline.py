@@ -361,14 +361,7 @@ class WindowProcessor:
 def _ids_of(item: Change | Rejection | Forward) -> dict[str, Any]:
     """The fields a record parsed to, as far as it parsed."""
     if isinstance(item, Change):
-        c = item.change
-        return {
-            "event_id": c.event_id,
-            "user_id": c.user_id,
-            "conversation_id": c.conversation_id,
-            "version": c.version,
-            "occurred_at": c.occurred_at.isoformat(),
-        }
+        return outcomes.event_fields(item)
     if isinstance(item, Rejection):
         return {
             "event_id": item.event_id,

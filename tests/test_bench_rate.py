@@ -102,9 +102,9 @@ def test_the_section_writer_keeps_the_rest_of_the_file_and_plots_are_drawn(
 ) -> None:
     heading = "## Profiles, changes made, and what is left"
     text = "# Benchmark results\n\n<!-- bench:rocksdb -->\nR\n<!-- /bench:rocksdb -->\n\n" + heading
-    first = rate.replace_section(text, f"{rate.BEGIN}\nold\n{rate.END}", heading)
+    first = rate.SECTION.replace(text, f"{rate.BEGIN}\nold\n{rate.END}", heading)
     assert first.index("bench:rocksdb") < first.index("old") < first.index(heading)
-    second = rate.replace_section(first, f"{rate.BEGIN}\nnew\n{rate.END}", heading)
+    second = rate.SECTION.replace(first, f"{rate.BEGIN}\nnew\n{rate.END}", heading)
     assert "old" not in second and second.replace("new", "old") == first
 
     scenario = Scenario("h", "t", workers=2, partitions=4, budget=200, demand=300,

@@ -31,13 +31,13 @@ def test_seeded_records_are_the_tables_own() -> None:
 def test_the_section_replaces_only_itself() -> None:
     heading = PROFILE.read_text(encoding="utf-8").splitlines()[0]
     others = f"# Benchmark results\n\nother sections\n\n{heading}\n\nold notes\n"
-    first = rocksdb.replace_section(others, f"{rocksdb.BEGIN}\none\n{rocksdb.END}", heading)
+    first = rocksdb.SECTION.replace(others, f"{rocksdb.BEGIN}\none\n{rocksdb.END}", heading)
     assert first.startswith("# Benchmark results\n\nother sections\n\n" + rocksdb.BEGIN)
-    second = rocksdb.replace_section(first, f"{rocksdb.BEGIN}\ntwo\n{rocksdb.END}", heading)
+    second = rocksdb.SECTION.replace(first, f"{rocksdb.BEGIN}\ntwo\n{rocksdb.END}", heading)
     assert second == first.replace("\none\n", "\ntwo\n")
     refreshed = with_profile(second)
     assert refreshed.endswith(PROFILE.read_text(encoding="utf-8"))
-    assert rocksdb.extract_section(refreshed) == f"{rocksdb.BEGIN}\ntwo\n{rocksdb.END}"
+    assert rocksdb.SECTION.extract(refreshed) == f"{rocksdb.BEGIN}\ntwo\n{rocksdb.END}"
 
 
 def test_a_tiny_recovery_run(broker: str, tmp_path: Path) -> None:

@@ -15,11 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from streams.client.reader import FINAL, Source, source_of
 from streams.contract import Outcome, OutcomeReason, OutcomeStatus
 from streams.core.decode import micros
 
-Source = tuple[str, int, int]
-FINAL = frozenset({OutcomeStatus.APPLIED, OutcomeStatus.FAILED})
 #: A copy of an event with one of these outcomes needs no replay: its value reached the IM, or a
 #: newer one did.
 SETTLED = frozenset(
@@ -30,11 +29,6 @@ SETTLED = frozenset(
         OutcomeStatus.SUPERSEDED,
     }
 )
-
-
-def source_of(outcome: Outcome) -> Source:
-    """The outcome's event position: (topic, partition, offset)."""
-    return (outcome.source.topic, outcome.source.partition, outcome.source.offset)
 
 
 @dataclass(frozen=True, slots=True)

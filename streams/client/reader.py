@@ -27,9 +27,15 @@ from streams.contract import Outcome, OutcomeStatus
 log = logging.getLogger(__name__)
 
 FINAL = frozenset({OutcomeStatus.APPLIED, OutcomeStatus.FAILED})
+Source = tuple[str, int, int]
 #: Sources remembered for deduplication. Duplicates follow their first outcome closely (the
 #: replay of a window after a crash), so this many is far more than one replay can span.
 DEFAULT_REMEMBER = 200_000
+
+
+def source_of(outcome: Outcome) -> Source:
+    """The outcome's event position: (topic, partition, offset)."""
+    return (outcome.source.topic, outcome.source.partition, outcome.source.offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +56,12 @@ class Deduplicator:
     def __init__(self, remember: int = DEFAULT_REMEMBER) -> None:
         self._remember = remember
         #: source -> whether the outcome yielded for it was final
-        self._seen: OrderedDict[tuple[str, int, int], bool] = OrderedDict()
+        self._seen: OrderedDict[Source, bool] = OrderedDict()
         self.dropped = 0
 
     def admit(self, outcome: Outcome) -> tuple[bool, bool]:
         """(yield it?, does it correct an earlier non-final outcome?)."""
-        source = (outcome.source.topic, outcome.source.partition, outcome.source.offset)
+        source = source_of(outcome)
         final = outcome.status in FINAL
         before = self._seen.get(source)
         if before is None:

@@ -88,8 +88,9 @@ async def read_positions(
     Per partition, it seeks to each wanted offset that is not just ahead and reads on from
     there, so neighbouring positions cost one fetch.
     """
+    requested = set(positions)
     wanted: dict[TopicPartition, list[int]] = {}
-    for topic, partition, offset in positions:
+    for topic, partition, offset in requested:
         wanted.setdefault(TopicPartition(topic, partition), []).append(offset)
     found: dict[tuple[str, int, int], Any] = {}
     if not wanted:
@@ -118,10 +119,4 @@ async def read_positions(
                         break  # past the end, below the log start (retention) or compacted
     finally:
         await consumer.stop()
-    return {position: found[position] for position in found if position in _as_set(wanted)}
-
-
-def _as_set(wanted: dict[TopicPartition, list[int]]) -> set[tuple[str, int, int]]:
-    return {
-        (tp.topic, tp.partition, offset) for tp, offsets in wanted.items() for offset in offsets
-    }
+    return {position: found[position] for position in requested if position in found}

@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from streams.client.connection import BrokerSettings
-from streams.client.ledger import Filters, Ledger, source_of
+from streams.client.ledger import Filters, Ledger
 from streams.client.publisher import Published, Publisher
+from streams.client.reader import source_of
 from streams.client.scan import Progress, read_positions, scan
 from streams.contract import Outcome
 from streams.sdk import IMSettings, TencentIMClient

@@ -56,7 +56,8 @@ def outcome(
     }
 
 
-def _ids(change: Change) -> dict[str, Any]:
+def event_fields(change: Change) -> dict[str, Any]:
+    """What an outcome names of a valid change: its ids and its last-write-wins order."""
     c = change.change
     return {
         "event_id": c.event_id,
@@ -64,8 +65,11 @@ def _ids(change: Change) -> dict[str, Any]:
         "conversation_id": c.conversation_id,
         "version": c.version,
         "occurred_at": c.occurred_at.isoformat(),
-        "custom_data": c.custom_data,
     }
+
+
+def _ids(change: Change) -> dict[str, Any]:
+    return {**event_fields(change), "custom_data": change.change.custom_data}
 
 
 def for_rejection(rejection: Rejection, processed_at: str) -> dict[str, Any]:

@@ -14,34 +14,10 @@ CHANGES = "changes"
 PROCESSED_AT = "2026-11-25T10:00:30+00:00"
 
 
-def make_outcome(
-    status: str,
-    offset: int,
-    *,
-    partition: int = 0,
-    topic: str = CHANGES,
-    event_id: str | None = None,
-    user_id: str | None = "alice",
-    conversation_id: str | None = "c2c_bob",
-    processed_at: str = PROCESSED_AT,
-    reason: str | None = None,
-    **fields: Any,
-) -> Outcome:
-    """A valid outcome (the worker's dict, validated by the contract model) for one source."""
-    return Outcome.model_validate(
-        outcome_dict(
-            status,
-            offset,
-            partition=partition,
-            topic=topic,
-            event_id=event_id,
-            user_id=user_id,
-            conversation_id=conversation_id,
-            processed_at=processed_at,
-            reason=reason,
-            **fields,
-        )
-    )
+def make_outcome(status: str, offset: int, **fields: Any) -> Outcome:
+    """A valid outcome (the worker's dict, validated by the contract model) for one source;
+    the arguments of :func:`outcome_dict`."""
+    return Outcome.model_validate(outcome_dict(status, offset, **fields))
 
 
 def outcome_dict(

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from streams.client.ledger import Filters, Ledger, order_of, source_of
+from streams.client.ledger import Filters, Ledger, order_of
+from streams.client.reader import source_of
 from streams.contract import Outcome, OutcomeReason
 from tests.client.helpers import make_outcome
 

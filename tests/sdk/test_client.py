@@ -8,32 +8,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from streams.sdk import ConversationManager, IMSettings, TencentIMClient, codes
+from streams.sdk import ConversationManager, TencentIMClient, codes
 from streams.sdk.client import IMRequestError
-from tests.fixtures.emulator import ADMIN, SDKAPPID, SECRET_KEY
-
-Factory = Callable[..., Any]
-
-
-def settings_for(url: str, **overrides: Any) -> IMSettings:
-    values: dict[str, Any] = {
-        "endpoint": url,
-        "sdkappid": SDKAPPID,
-        "admin": ADMIN,
-        "secret_key": SECRET_KEY,
-    }
-    return IMSettings.model_validate({**values, **overrides})
-
-
-@pytest.fixture
-def emulator(emulator_factory: Factory) -> Any:
-    return emulator_factory()
-
-
-@pytest.fixture
-async def client(emulator: Any) -> AsyncIterator[TencentIMClient]:
-    async with TencentIMClient(settings_for(emulator.url)) as im:
-        yield im
+from tests.fixtures.emulator import SECRET_KEY, settings_for
 
 
 async def test_c2c_and_group_are_set_and_read_back(client: TencentIMClient) -> None:

@@ -11,24 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pytest
 
 from streams.contract import ValueCallback
-from streams.sdk import ConversationManager, IMSettings, TencentIMClient, codes
-from tests.fixtures.emulator import ADMIN, SDKAPPID, SECRET_KEY, EmulatorFactory, RunningEmulator
-
-
-def settings_for(url: str, **overrides: Any) -> IMSettings:
-    values: dict[str, Any] = {
-        "endpoint": url,
-        "sdkappid": SDKAPPID,
-        "admin": ADMIN,
-        "secret_key": SECRET_KEY,
-    }
-    return IMSettings.model_validate({**values, **overrides})
+from streams.sdk import ConversationManager, TencentIMClient, codes
+from tests.fixtures.emulator import EmulatorFactory, RunningEmulator, settings_for
 
 
 def follow_seed_example(callback: ValueCallback) -> set[str]:
@@ -45,17 +34,6 @@ def follow_seed_example(callback: ValueCallback) -> set[str]:
             if element["resultCode"] == 0:
                 believed.add(element["conversationID"])
     return believed
-
-
-@pytest.fixture
-def emulator(emulator_factory: EmulatorFactory) -> RunningEmulator:
-    return emulator_factory()
-
-
-@pytest.fixture
-async def client(emulator: RunningEmulator) -> AsyncIterator[TencentIMClient]:
-    async with TencentIMClient(settings_for(emulator.url)) as im:
-        yield im
 
 
 @pytest.fixture
