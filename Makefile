@@ -17,7 +17,13 @@ BUILD_LOCK := requirements/build.lock
 ASYNCAPI_TOOLS := tools/asyncapi
 ASYNCAPI_STAMP := $(ASYNCAPI_TOOLS)/node_modules/.installed
 
-.PHONY: demo test lint typecheck bench bench-quick soak examples lock lock-tools clean asyncapi-parser
+# Apache Kafka for the tests and the benchmarks: one version pinned in devkit/kafka/pom.xml,
+# resolved once from Maven Central into devkit/kafka/target/lib (Maven checks the checksums
+# and keeps ~/.m2 across runs); Java 17 runs it (streams_devkit.kafka).
+KAFKA_POM := devkit/kafka/pom.xml
+KAFKA_STAMP := devkit/kafka/target/lib/.resolved
+
+.PHONY: demo test lint typecheck bench bench-quick soak examples lock lock-tools clean asyncapi-parser kafka
 
 # Exactly the locked versions (pip refuses anything without a matching hash), with the build
 # backend from its own lock, then the worker and the devkit themselves without resolving or
@@ -37,6 +43,13 @@ $(ASYNCAPI_STAMP): $(ASYNCAPI_TOOLS)/package.json $(ASYNCAPI_TOOLS)/package-lock
 
 asyncapi-parser: $(ASYNCAPI_STAMP)
 
+$(KAFKA_STAMP): $(KAFKA_POM)
+	rm -rf devkit/kafka/target/lib
+	mvn -q -B -f $(KAFKA_POM) dependency:copy-dependencies
+	touch $(KAFKA_STAMP)
+
+kafka: $(KAFKA_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/streams demo
 
@@ -48,18 +61,18 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects no tests; that is a failure here, never a pass.
-test: lint typecheck $(ASYNCAPI_STAMP)
+test: lint typecheck $(ASYNCAPI_STAMP) $(KAFKA_STAMP)
 	$(BIN)/pytest -q
 
 # Benchmarks (not part of `make test`: tests never time anything). Writes bench/RESULTS.md.
-bench: $(STAMP)
+bench: $(STAMP) $(KAFKA_STAMP)
 	$(BIN)/python -m bench.run
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) $(KAFKA_STAMP)
 	$(BIN)/python -m bench.run --quick
 
 # Longer reliability variants (crash/rebalance soaks); not part of `make test`.
-soak: $(STAMP)
+soak: $(STAMP) $(KAFKA_STAMP)
 	STREAMS_SOAK=1 $(BIN)/pytest -q tests/reliability -m soak
 
 # The Go (Sarama) producer and consumer end to end against a worker on the embedded broker, the
@@ -99,4 +112,4 @@ lock-tools:
 		requirements/lock-tools.in -o $(TOOLS_LOCK)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(ASYNCAPI_TOOLS)/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(ASYNCAPI_TOOLS)/node_modules devkit/kafka/target

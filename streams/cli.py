@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
 import click
@@ -123,6 +124,46 @@ def broker(port: int | None) -> None:
         signal.sigwait(stop_signals)
     finally:
         embedded.stop()
+
+
+@main.command()
+@click.option(
+    "--nodes",
+    type=click.Choice(["1", "3"]),
+    default="1",
+    show_default=True,
+    help="One combined node, or a quorum of three (each controller and broker).",
+)
+@click.option(
+    "--port", type=int, default=None, help="Broker port of a single node (default: free)."
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep data and logs here (default: a temp folder removed on exit).",
+)
+def kafka(nodes: str, port: int | None, data: Path | None) -> None:
+    """Run Apache Kafka (KRaft, the pinned version) on loopback until interrupted."""
+    with devkit("kafka"):
+        from streams_devkit.kafka import KAFKA_VERSION, KafkaCluster, KafkaError
+
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    # Blocked first, so only sigwait receives them and the JVMs are always stopped.
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    cluster = KafkaCluster(nodes=int(nodes), port=port, workdir=data)
+    try:
+        click.echo(f"starting Apache Kafka {KAFKA_VERSION} ({nodes} node(s))...", err=True)
+        cluster.start()
+        click.echo(f"kafka listening on {cluster.bootstrap} (STREAMS_BROKER={cluster.url})")
+        for node in cluster.nodes:
+            click.echo(f"  node {node.node_id}: pid {node.pid}, log {node.log_path}", err=True)
+        sys.stdout.flush()
+        signal.sigwait(stop_signals)
+    except KafkaError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        cluster.stop()
 
 
 def _settings() -> Settings:

@@ -37,6 +37,7 @@ __all__ = [
     "create_topics",
     "die_with_parent",
     "free_port",
+    "metadata_brokers",
     "port_is_free",
     "probe_kafka",
     "resolve_broker_binary",
@@ -144,34 +145,43 @@ def _roundtrip(sock: socket.socket, request: bytes, correlation_id: int) -> byte
     return response[4:]
 
 
-def probe_kafka(host: str, port: int, *, timeout_s: float = 1.0) -> bool:
-    """Return True if a Kafka broker at ``host:port`` answers and advertises that address.
+def metadata_brokers(host: str, port: int, *, timeout_s: float = 1.0) -> list[int]:
+    """The ports of the brokers that the Kafka broker at ``host:port`` lists in its metadata.
 
-    A listening socket is not enough: we want the broker to have parsed a request and produced
-    cluster metadata. So this sends ApiVersions v0 (must answer error 0) and Metadata v0 (must
-    list a broker advertised on ``port``), over a raw socket: no client library, no event loop,
-    a few milliseconds per probe, and usable from synchronous fixtures.
+    Sends ApiVersions v0 (must answer error 0) and Metadata v0 over a raw socket: no client
+    library, no event loop, a few milliseconds per probe, usable from synchronous fixtures.
+    Empty when nothing answers (yet). Apache Kafka lists a broker once it is registered and
+    unfenced, so a cluster is ready when every node lists every broker.
     """
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock:
             body = _roundtrip(sock, _kafka_request(18, 0, 1, b""), 1)
             (error_code,) = struct.unpack_from(">h", body, 0)
             if error_code != 0:
-                return False
+                return []
             # Metadata v0 with an empty topic array ("all topics").
             body = _roundtrip(sock, _kafka_request(3, 0, 2, struct.pack(">i", 0)), 2)
             (n_brokers,) = struct.unpack_from(">i", body, 0)
             pos = 4
+            ports = []
             for _ in range(n_brokers):
                 (_node_id, host_len) = struct.unpack_from(">ih", body, pos)
                 pos += 6 + host_len
                 (broker_port,) = struct.unpack_from(">i", body, pos)
                 pos += 4
-                if broker_port == port:
-                    return True
-            return False
+                ports.append(broker_port)
+            return ports
     except (OSError, struct.error):
-        return False
+        return []
+
+
+def probe_kafka(host: str, port: int, *, timeout_s: float = 1.0) -> bool:
+    """Return True if a Kafka broker at ``host:port`` answers and advertises that address.
+
+    A listening socket is not enough: we want the broker to have parsed a request and produced
+    cluster metadata that lists a broker advertised on ``port``.
+    """
+    return port in metadata_brokers(host, port, timeout_s=timeout_s)
 
 
 def _read_tail(path: Path, max_bytes: int = _LOG_TAIL_BYTES) -> str:
