@@ -75,10 +75,11 @@ bench-quick: $(STAMP) $(KAFKA_STAMP)
 soak: $(STAMP) $(KAFKA_STAMP)
 	STREAMS_SOAK=1 $(BIN)/pytest -q tests/reliability -m soak
 
-# The Go (Sarama) producer and consumer end to end against a worker on the embedded broker, the
-# producer's murmur2 partitioning checked against the worker's (examples/README.md). Not part of
-# `make test`; installs Go and Debian's Sarama with apt-get when they are missing.
-examples: $(STAMP)
+# Clients from three ecosystems end to end against Apache Kafka and a real worker: Java
+# (kafka-clients, Maven), Go (franz-go, Go module proxy) and confluent-kafka (librdkafka) with
+# murmur2_random and with its default partitioner (examples/README.md). Not part of `make test`;
+# needs Java 17+, Maven and Go.
+examples: $(STAMP) $(KAFKA_STAMP)
 	examples/run.sh
 
 # Rewrites the locks from both pyproject.toml files and requirements/*.in, keeping every version

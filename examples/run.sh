@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# `make examples`: the Go examples end to end against the real worker, on loopback.
+# `make examples`: clients from three ecosystems against Apache Kafka and a real worker, on
+# loopback.
 #
-# Builds the Go producer and consumer (go/build.sh, Debian's Sarama, offline), starts the
-# embedded broker (Tansu), the IM emulator and one worker (as `streams demo` does), publishes N
-# changes with the Go producer (murmur2 partitioner), reads their outcomes with the Go consumer
-# (deduplicated by source) and checks them (check_outcomes.py): every record on
-# the partition the Java client would pick, one outcome per record, all `applied` or superseded
-# by an applied change, no misrouted forward. Everything it started is stopped on exit, failure
-# or interrupt; the logs stay in the printed work folder when it fails.
+# Builds the Java examples (Maven, kafka-clients 4.4.0) and the Go examples (franz-go from the Go
+# module proxy), starts Apache Kafka (`streams kafka`, the devkit's KRaft launcher, the version
+# pinned in devkit/kafka/pom.xml), the IM emulator and one worker (production transport: no
+# STREAMS_EMBEDDED_BROKER), then runs each client in turn: its producer publishes N changes keyed
+# by user_id, its consumer reads their outcomes in a consumer group of its own (deduplicated by
+# source), and check_outcomes.py checks routing, the worker's forwards, one outcome per record,
+# the statuses and last-write-wins in the IM emulator. Each client uses ids of its own (its
+# run id), so the clients never touch each other's conversations.
 #
-#   examples/run.sh            N=200 changes, 4 partitions
+#   client              partitioner                          forwards expected
+#   java                kafka-clients' default (murmur2)     0
+#   go                  kgo.StickyKeyPartitioner(nil)        0
+#   confluent-murmur2   librdkafka partitioner=murmur2_random 0
+#   confluent-default   librdkafka's default consistent_random  one per misrouted record (> 0)
+#
+# Everything it started is stopped on exit, failure or interrupt; the logs and outputs stay in the
+# printed work folder when it fails.
+#
+#   examples/run.sh                      N=200 changes per client, 4 partitions
 #   N=1000 examples/run.sh
-#   PARTITIONER=sarama-default examples/run.sh   # Sarama's FNV-1a default: the check must fail
+#   CLIENTS="go confluent-default" examples/run.sh
 set -euo pipefail
 
 N=${N:-200}
 PARTITIONS=${PARTITIONS:-4}
-PARTITIONER=${PARTITIONER:-murmur2}
 TIMEOUT_S=${TIMEOUT_S:-120}
+CLIENTS=${CLIENTS:-java go confluent-murmur2 confluent-default}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 venv=$root/.venv/bin
@@ -26,7 +37,7 @@ changes=conversation-custom-data-changes
 outcomes=conversation-custom-data-outcomes
 dead_letters=conversation-custom-data-dead-letters
 
-pids=()  # started here, stopped in reverse order: worker, emulator, broker
+pids=()  # started here, stopped in reverse order: worker, emulator, Kafka
 stop() {
     local pid=$1 i
     kill -TERM "$pid" 2>/dev/null || return 0
@@ -46,7 +57,7 @@ cleanup() {
     if ((status == 0)); then
         rm -rf "$work"
     else
-        echo "FAILED (exit $status); logs in $work:" >&2
+        echo "FAILED (exit $status); logs and outputs in $work:" >&2
         for log in "$work"/*.log; do
             [[ -s $log ]] && { echo "--- tail of $log" >&2; tail -n 15 "$log" >&2; }
         done
@@ -70,27 +81,30 @@ wait_for() {
     return 1
 }
 
-# Go and Debian's Sarama (GOPATH source under /usr/share/gocode), installed when missing.
-need=()
-command -v go >/dev/null || need+=(golang-go)
-[[ -d /usr/share/gocode/src/github.com/Shopify/sarama ]] || need+=(golang-github-shopify-sarama-dev)
-if ((${#need[@]})); then
-    sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    echo "== installing ${need[*]} (apt-get)"
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get install -y -qq "${need[@]}" >"$work/apt.log" 2>&1 \
-        || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "${need[@]}"; }
-fi
+for tool in java mvn go; do
+    command -v "$tool" >/dev/null || {
+        echo "run.sh: \`$tool\` is missing: the examples need Java 17+, Maven 3.8+ and Go 1.21+" \
+            "(Go fetches the 1.26 toolchain go.mod asks for from the module proxy)" >&2
+        exit 1
+    }
+done
+"$venv/python" -c 'import confluent_kafka' 2>/dev/null || {
+    echo "run.sh: confluent-kafka is not in .venv: \`make\` installs requirements/dev.lock" >&2
+    exit 1
+}
 
-echo "== building the Go examples"
+echo "== building the Java examples (Maven, kafka-clients)"
+# Its output to a log (Maven 3.8 writes terminal escapes even with -q); the log's tail on failure.
+mvn -q -B -f "$here/java/pom.xml" package dependency:copy-dependencies >"$work/maven.log" 2>&1
+java_cp="$here/java/target/classes:$here/java/target/lib/*"
+echo "== building the Go examples (franz-go)"
 "$here/go/build.sh"
 
-echo "== starting the embedded broker, the IM emulator and a worker (work folder $work)"
-"$venv/streams" broker >"$work/broker.log" 2>&1 &
+echo "== starting Apache Kafka, the IM emulator and a worker (work folder $work)"
+"$venv/streams" kafka >"$work/kafka.log" 2>&1 &
 pids+=($!)
-bootstrap=$(wait_for "$work/broker.log" 'broker listening on ([0-9.]+:[0-9]+)' 30 "${pids[-1]}")
-echo "broker: $bootstrap (Tansu)"
+bootstrap=$(wait_for "$work/kafka.log" 'kafka listening on ([0-9.]+:[0-9]+)' 180 "${pids[-1]}")
+echo "kafka: $bootstrap ($(sed -nE 's/.*starting (Apache Kafka [^ ]+).*/\1/p' "$work/kafka.log"))"
 "$venv/python" - "$bootstrap" "$PARTITIONS" "$changes" "$outcomes" "$dead_letters" <<'PY'
 import asyncio, sys
 from streams_devkit.broker import create_topics
@@ -106,35 +120,82 @@ im_url=$(wait_for "$work/emulator.log" 'emulator listening on (http://127\.0\.0\
 echo "IM emulator: $im_url"
 
 web_port=$("$venv/python" -c 'from streams_devkit.broker import free_port; print(free_port())')
-STREAMS_BROKER=kafka://$bootstrap STREAMS_SDK=tencent STREAMS_IM_ENDPOINT=$im_url \
-STREAMS_EMBEDDED_BROKER=true STREAMS_TABLE_STORE=memory:// STREAMS_DATA_DIR=$work/worker-data \
-STREAMS_WEB_PORT=$web_port STREAMS_TOPIC_PARTITIONS=$PARTITIONS \
-STREAMS_APP_ID=go-examples-$$ \
+env -u STREAMS_EMBEDDED_BROKER \
+    STREAMS_BROKER=kafka://$bootstrap STREAMS_SDK=tencent STREAMS_IM_ENDPOINT=$im_url \
+    STREAMS_TABLE_STORE=memory:// STREAMS_DATA_DIR=$work/worker-data \
+    STREAMS_WEB_PORT=$web_port STREAMS_TOPIC_PARTITIONS=$PARTITIONS \
+    STREAMS_APP_ID=examples-$$ \
     "$venv/streams" worker >"$work/worker.log" 2>&1 &
 pids+=($!)
 worker=${pids[-1]}
 for ((i = 0; ; i++)); do
     curl -sf "http://127.0.0.1:$web_port/readyz" >/dev/null 2>&1 && break
     kill -0 "$worker" 2>/dev/null || { echo "run.sh: the worker exited" >&2; exit 1; }
-    ((i < 600)) || { echo "run.sh: the worker was not ready after 60 s" >&2; exit 1; }
+    ((i < 1200)) || { echo "run.sh: the worker was not ready after 120 s" >&2; exit 1; }
     sleep 0.1
 done
-echo "worker: ready (metrics on http://127.0.0.1:$web_port/metrics)"
+metrics=http://127.0.0.1:$web_port/metrics
+echo "worker: ready (metrics on $metrics)"
 
-echo "== Go producer: $N changes, keyed by user_id, $PARTITIONER partitioner"
-"$here/go/bin/producer" -brokers "$bootstrap" -topic "$changes" -n "$N" -users 40 \
-    -conversations 3 -partitioner "$PARTITIONER" >"$work/published.jsonl"
-head -n 3 "$work/published.jsonl"
+# produce CLIENT RUN_ID: N changes on stdout, one {"event_id","key","partition","offset"} each.
+produce() {
+    local common=(--brokers "$bootstrap" --topic "$changes" --n "$N" --users 40 --conversations 3
+                  --run-id "$2")
+    case $1 in
+        java) java -cp "$java_cp" streams.examples.ProduceChanges "${common[@]}" ;;
+        go) "$here/go/bin/producer" "${common[@]}" ;;
+        confluent-murmur2)
+            "$venv/python" "$here/python/confluent_client.py" produce "${common[@]}" \
+                --partitioner murmur2_random ;;
+        confluent-default)
+            "$venv/python" "$here/python/confluent_client.py" produce "${common[@]}" \
+                --partitioner default ;;
+        *) echo "run.sh: unknown client $1" >&2; return 2 ;;
+    esac
+}
+# consume CLIENT RUN_ID: the run's deduplicated outcomes on stdout, read in a consumer group.
+consume() {
+    local common=(--brokers "$bootstrap" --topic "$outcomes" --group "examples-$2"
+                  --event-prefix "$2-" --expect "$N" --timeout-s "$TIMEOUT_S")
+    case $1 in
+        java) java -cp "$java_cp" streams.examples.ConsumeOutcomes "${common[@]}" ;;
+        go) "$here/go/bin/consumer" "${common[@]}" ;;
+        confluent-*) "$venv/python" "$here/python/confluent_client.py" consume "${common[@]}" ;;
+    esac
+}
 
-# -no-group: Sarama 1.22 (Debian's) cannot join a group on Tansu (go/consumer/main.go says why);
-# against Apache Kafka the consumer runs as a member of a consumer group (its default).
-echo "== Go consumer: outcomes deduplicated by source, first final outcome wins"
-"$here/go/bin/consumer" -brokers "$bootstrap" -topic "$outcomes" -no-group \
-    -expect "$N" -timeout "${TIMEOUT_S}s" >"$work/outcomes.jsonl"
-head -n 3 "$work/outcomes.jsonl"
-kill -0 "$worker" 2>/dev/null || { echo "run.sh: the worker exited" >&2; exit 1; }
-curl -sf "http://127.0.0.1:$web_port/metrics" >"$work/metrics.txt"
+failed=()
+summary=()
+for client in $CLIENTS; do
+    run_id=$client-$$
+    misrouted=none
+    [[ $client == confluent-default ]] && misrouted=some
+    echo "== $client: $N changes keyed by user_id (run id $run_id)"
+    before=$("$venv/python" "$here/check_outcomes.py" forwards "$metrics")
+    produce "$client" "$run_id" >"$work/$client.published.jsonl" 2> >(tee "$work/$client.producer.log" >&2)
+    head -n 2 "$work/$client.published.jsonl"
+    echo "-- $client: outcomes in consumer group examples-$run_id, deduplicated by source"
+    consume "$client" "$run_id" >"$work/$client.outcomes.jsonl" 2> >(tee "$work/$client.consumer.log" >&2)
+    kill -0 "$worker" 2>/dev/null || { echo "run.sh: the worker exited" >&2; exit 1; }
+    echo "-- $client: checking (misrouted records expected: $misrouted)"
+    if "$venv/python" "$here/check_outcomes.py" check --published "$work/$client.published.jsonl" \
+        --outcomes "$work/$client.outcomes.jsonl" --partitions "$PARTITIONS" \
+        --metrics-url "$metrics" --forwards-before "$before" --im-url "$im_url" \
+        --misrouted "$misrouted" | tee "$work/$client.check.txt"; then
+        result=OK
+    else
+        result=FAILED
+        failed+=("$client")
+    fi
+    summary+=("$(printf '%-18s %s' "$client" \
+        "$(sed -nE 's/^worker: ([0-9]+) misrouted.*/\1 forwards/p' "$work/$client.check.txt"), $(
+        sed -nE 's/^outcomes: (.*) \(.*/\1/p' "$work/$client.check.txt") $result")")
+done
 
-echo "== checking"
-"$venv/python" "$here/check_outcomes.py" "$work/published.jsonl" "$work/outcomes.jsonl" \
-    "$PARTITIONS" "$work/metrics.txt"
+echo "== summary ($N changes per client, $PARTITIONS partitions)"
+printf '%s\n' "${summary[@]}"
+if ((${#failed[@]})); then
+    echo "FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "OK"

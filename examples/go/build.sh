@@ -1,25 +1,14 @@
 #!/usr/bin/env bash
-# Build (and unit-test) the Go examples offline against Debian's Sarama:
-#   apt-get install -y golang-go golang-github-shopify-sarama-dev
-# Debian installs Sarama 1.22.1 and its dependencies as GOPATH source under /usr/share/gocode,
-# so this builds in GOPATH mode (GO111MODULE=off), from a throwaway GOPATH in which this folder
-# is linked as the package "streams-examples". No module proxy, no network.
-# With network access, module mode works too: see go.mod and ../README.md.
+# Vet, test and build the Go examples (franz-go, pinned in go.mod and go.sum; the go command
+# fetches the modules from the Go module proxy once into its module cache and checks them
+# against go.sum). Needs Go 1.26 or newer (franz-go v1.22's go.mod asks for it).
 # Binaries: examples/go/bin/producer and examples/go/bin/consumer.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-gopath=$(mktemp -d)
-trap 'rm -rf "$gopath"' EXIT
-mkdir -p "$gopath/src"
-ln -s "$here" "$gopath/src/streams-examples"
-export GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="$gopath:/usr/share/gocode"
-# Debian's DataDog/zstd (a Sarama dependency) calls a deprecated zstd function: quiet cgo's warning.
-export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -Wno-deprecated-declarations"
-cd "$gopath/src/streams-examples"
-# Named one by one: the ... pattern does not follow the symlink.
-pkgs="streams-examples/kafkahash streams-examples/producer streams-examples/consumer"
-go vet $pkgs
-go test $pkgs
-go build -o "$here/bin/producer" streams-examples/producer
-go build -o "$here/bin/consumer" streams-examples/consumer
+cd "$here"
+# -mod=readonly: a go.mod or go.sum that no longer fits the code is an error, never rewritten.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
+go vet ./...
+go test ./...
+go build -o "$here/bin/" ./producer ./consumer
 echo "built $here/bin/producer and $here/bin/consumer"

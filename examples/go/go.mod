@@ -1,10 +1,14 @@
-// For building with network access in module mode (not checked here: this workplace has no
-// module proxy, and build.sh builds against Debian's Sarama 1.22.1 in GOPATH mode instead):
-//   go mod tidy && go build -o bin/ ./...
-// Sarama moved to github.com/IBM/sarama after v1.38.1: to use a newer release, replace the
-// import path github.com/Shopify/sarama with github.com/IBM/sarama in the .go files.
+// The Go examples: franz-go (github.com/twmb/franz-go) from the Go module proxy, pinned here
+// and in go.sum. build.sh vets, tests and builds them; `make examples` runs them against Apache
+// Kafka and a real worker (../README.md).
 module streams-examples
 
-go 1.19
+go 1.26.0
 
-require github.com/Shopify/sarama v1.38.1
+require github.com/twmb/franz-go v1.22.3
+
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+)

@@ -1,5 +1,6 @@
-// Command consumer reads the outcomes topic in a consumer group with Sarama and prints each
-// event's outcome once, as docs/CONTRACT.md and docs/RELIABILITY.md ask of every consumer:
+// Command consumer reads the outcomes topic as a member of a consumer group with franz-go and
+// prints each event's outcome once, as docs/CONTRACT.md and docs/RELIABILITY.md ask of every
+// consumer:
 //
 //   - Outcomes are delivered at least once: after a crash or a rebalance an event can get a
 //     second outcome (the same one again, or `duplicate` / `stale` / `superseded` after a first
@@ -11,31 +12,33 @@
 //     dropped.
 //
 // Each outcome kept is printed as one JSON line on standard output (the record's value, plus
-// "replaces" when it replaces an earlier one). With -expect N it stops once N distinct sources
-// have an outcome and exits 0 (1 if -timeout passes first); otherwise it runs until interrupted.
-// A summary goes to standard error.
+// "replaces" when it replaces an earlier one). With --event-prefix it keeps only events whose
+// event_id starts with that prefix (one producer's run) and skips the rest. With --expect N it
+// stops once N distinct sources have an outcome and exits 0 (1 if --timeout-s passes first);
+// otherwise it runs until interrupted. A summary goes to standard error.
 //
-// -no-group reads every partition from the oldest offset without a consumer group: the
-// embedded Tansu broker cannot be joined by Sarama 1.22 (see consumeWithoutGroup). Use the
-// default, a member of the group, against Apache Kafka.
+// Offsets are committed after the records of a poll are printed, with rebalances held off
+// while a poll's records are handled (kgo.BlockRebalanceOnPoll): a crash before the commit
+// prints them again, and the next member of the group deduplicates them like any redelivery.
+// A new group starts at the oldest outcome.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
-	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/Shopify/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Source is the position of the input record an outcome answers.
@@ -54,118 +57,55 @@ type Outcome struct {
 
 func final(status string) bool { return status == "applied" || status == "failed" }
 
-// Deduplicator keeps the authoritative outcome per source.
+// Deduplicator keeps the authoritative outcome per source (used from one goroutine).
 type Deduplicator struct {
-	mu       sync.Mutex
+	prefix   string
 	kept     map[Source]string // source -> status kept
 	dropped  int
 	replaced int
+	skipped  int
 	out      *json.Encoder
 }
 
-// Offer takes one outcome record and prints it if it is kept; it returns the count of sources.
-func (d *Deduplicator) Offer(value []byte) (int, error) {
+// NewDeduplicator prints kept outcomes to out; only events whose id starts with prefix count.
+func NewDeduplicator(out io.Writer, prefix string) *Deduplicator {
+	return &Deduplicator{prefix: prefix, kept: map[Source]string{}, out: json.NewEncoder(out)}
+}
+
+// Offer takes one outcome record and prints it if it is kept.
+func (d *Deduplicator) Offer(value []byte) error {
 	var outcome Outcome
 	if err := json.Unmarshal(value, &outcome); err != nil {
-		return 0, err
+		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	if !strings.HasPrefix(outcome.EventID, d.prefix) {
+		d.skipped++
+		return nil
+	}
 	previous, seen := d.kept[outcome.Source]
 	switch {
 	case !seen:
 		d.kept[outcome.Source] = outcome.Status
-		return len(d.kept), d.out.Encode(json.RawMessage(value))
+		return d.out.Encode(json.RawMessage(value))
 	case !final(previous) && final(outcome.Status):
 		d.kept[outcome.Source] = outcome.Status
 		d.replaced++
-		var doc map[string]interface{}
+		var doc map[string]any
 		if err := json.Unmarshal(value, &doc); err != nil {
-			return 0, err
+			return err
 		}
 		doc["replaces"] = previous
-		return len(d.kept), d.out.Encode(doc)
+		return d.out.Encode(doc)
 	default:
 		d.dropped++
-		return len(d.kept), nil
+		return nil
 	}
 }
 
-type handler struct {
-	dedup  *Deduplicator
-	expect int
-	done   func()
-}
-
-func (h *handler) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-
-func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	for msg := range claim.Messages() {
-		count, err := h.dedup.Offer(msg.Value)
-		if err != nil {
-			log.Printf("skipping %s/%d/%d: not an outcome: %v", msg.Topic, msg.Partition, msg.Offset, err)
-		}
-		// Marked after it is printed: a crash before the commit prints it again, and the
-		// next consumer of the group deduplicates it like any other redelivery.
-		session.MarkMessage(msg, "")
-		if h.expect > 0 && count >= h.expect {
-			h.done()
-		}
-	}
-	return nil
-}
-
-func main() {
-	brokers := flag.String("brokers", "127.0.0.1:9092", "comma-separated bootstrap brokers")
-	topic := flag.String("topic", "conversation-custom-data-outcomes", "outcomes topic")
-	group := flag.String("group", "streams-example-outcomes", "consumer group id")
-	expect := flag.Int("expect", 0, "stop after this many distinct sources (0: run until interrupted)")
-	timeout := flag.Duration("timeout", 0, "give up after this long (0: never)")
-	noGroup := flag.Bool("no-group", false,
-		"read every partition from the oldest offset without a consumer group (no commits);"+
-			" for the embedded Tansu broker, which Sarama 1.22 cannot join")
-	flag.Parse()
-	log.SetFlags(0)
-	log.SetPrefix("consumer: ")
-
-	config := sarama.NewConfig()
-	config.ClientID = "streams-example-consumer"
-	config.Version = sarama.V2_1_0_0 // consumer groups need 0.10.2 or later
-	config.Consumer.Offsets.Initial = sarama.OffsetOldest
-	config.Consumer.Return.Errors = true
-	config.Consumer.Group.Session.Timeout = 6 * time.Second
-	config.Consumer.Group.Heartbeat.Interval = 2 * time.Second
-	config.Consumer.Group.Rebalance.Strategy = sarama.BalanceStrategyRange
-
-	ctx, cancel := context.WithCancel(context.Background())
-	if *timeout > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), *timeout)
-	}
-	defer cancel()
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	go func() { <-signals; cancel() }()
-
-	dedup := &Deduplicator{kept: map[Source]string{}, out: json.NewEncoder(os.Stdout)}
-	reached := make(chan struct{})
-	var once sync.Once
-	h := &handler{dedup: dedup, expect: *expect, done: func() { once.Do(func() { close(reached); cancel() }) }}
-	addrs := strings.Split(*brokers, ",")
-	var err error
-	if *noGroup {
-		err = consumeWithoutGroup(ctx, addrs, *topic, config, h)
-	} else {
-		err = consumeInGroup(ctx, addrs, *topic, *group, config, h)
-	}
-	if err != nil {
-		log.Fatal(err)
-	}
-
-	dedup.mu.Lock()
-	defer dedup.mu.Unlock()
+// Summary counts the kept sources per status.
+func (d *Deduplicator) Summary() string {
 	statuses := map[string]int{}
-	for _, status := range dedup.kept {
+	for _, status := range d.kept {
 		statuses[status]++
 	}
 	names := make([]string, 0, len(statuses))
@@ -177,87 +117,78 @@ func main() {
 	for _, name := range names {
 		parts = append(parts, name+"="+strconv.Itoa(statuses[name]))
 	}
-	log.Printf("%d sources (%s); %d redelivered outcomes dropped, %d replaced by a final one",
-		len(dedup.kept), strings.Join(parts, " "), dedup.dropped, dedup.replaced)
-	select {
-	case <-reached:
-	default:
-		if *expect > 0 {
-			log.Printf("FAILED: %d of %d expected sources before the timeout", len(dedup.kept), *expect)
-			os.Exit(1)
-		}
-	}
+	return strconv.Itoa(len(d.kept)) + " sources (" + strings.Join(parts, " ") + "); " +
+		strconv.Itoa(d.dropped) + " redelivered outcomes dropped, " +
+		strconv.Itoa(d.replaced) + " replaced by a final one, " +
+		strconv.Itoa(d.skipped) + " of other events skipped"
 }
 
-// consumeInGroup is the normal way: a member of the consumer group, partitions balanced
-// across the group's members, offsets committed as messages are marked.
-func consumeInGroup(ctx context.Context, brokers []string, topic, group string,
-	config *sarama.Config, h *handler) error {
-	client, err := sarama.NewConsumerGroup(brokers, group, config)
-	if err != nil {
-		return fmt.Errorf("connecting to %v: %v", brokers, err)
-	}
-	go func() {
-		for err := range client.Errors() {
-			log.Printf("error: %v", err)
-		}
-	}()
-	for ctx.Err() == nil {
-		// Consume returns at every rebalance; call it again to rejoin.
-		if err := client.Consume(ctx, []string{topic}, h); err != nil && ctx.Err() == nil {
-			log.Printf("consume: %v; retrying", err)
-			time.Sleep(time.Second)
-		}
-	}
-	return client.Close()
-}
+func main() {
+	brokers := flag.String("brokers", "127.0.0.1:9092", "comma-separated bootstrap brokers")
+	topic := flag.String("topic", "conversation-custom-data-outcomes", "outcomes topic")
+	group := flag.String("group", "streams-example-outcomes", "consumer group id")
+	prefix := flag.String("event-prefix", "", "only events whose event_id starts with this")
+	expect := flag.Int("expect", 0, "stop after this many distinct sources (0: run until interrupted)")
+	timeout := flag.Float64("timeout-s", 0, "give up after this many seconds (0: never)")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("consumer: ")
 
-// consumeWithoutGroup reads every partition of the topic from the oldest offset, without a
-// consumer group: no membership, no commits (run one; a restart reads everything again, which
-// the deduplication absorbs). It exists for the embedded Tansu broker, which Sarama 1.22 can
-// neither join nor commit to: Tansu answered its JoinGroup v1 with MEMBER_ID_REQUIRED (error 79,
-// which Kafka sends only from JoinGroup v4 on, and Sarama 1.22 does not handle), and its
-// memberless commits (generation -1) with UNKNOWN_MEMBER_ID. Against Apache Kafka use the group.
-func consumeWithoutGroup(ctx context.Context, brokers []string, topic string,
-	config *sarama.Config, h *handler) error {
-	consumer, err := sarama.NewConsumer(brokers, config)
-	if err != nil {
-		return fmt.Errorf("connecting to %v: %v", brokers, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	if *timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), time.Duration(*timeout*float64(time.Second)))
 	}
-	defer consumer.Close()
-	partitions, err := consumer.Partitions(topic)
+	defer cancel()
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-signals; cancel() }()
+
+	client, err := kgo.NewClient(
+		kgo.SeedBrokers(strings.Split(*brokers, ",")...),
+		kgo.ClientID("streams-example-consumer"),
+		kgo.ConsumerGroup(*group),
+		kgo.ConsumeTopics(*topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // a new group reads from the oldest
+		kgo.DisableAutoCommit(),                           // committed below, after printing
+		kgo.BlockRebalanceOnPoll(),
+	)
 	if err != nil {
-		return err
+		log.Fatalf("configuring the client for %s: %v", *brokers, err)
 	}
-	var wg sync.WaitGroup
-	for _, partition := range partitions {
-		pc, err := consumer.ConsumePartition(topic, partition, sarama.OffsetOldest)
-		if err != nil {
-			return fmt.Errorf("partition %d: %v", partition, err)
+
+	dedup := NewDeduplicator(os.Stdout, *prefix)
+	reached := *expect > 0 && len(dedup.kept) >= *expect
+	for !reached && ctx.Err() == nil {
+		fetches := client.PollFetches(ctx)
+		if fetches.IsClientClosed() {
+			break
 		}
-		defer pc.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case err := <-pc.Errors():
-					log.Printf("error: %v", err)
-				case msg := <-pc.Messages():
-					count, err := h.dedup.Offer(msg.Value)
-					if err != nil {
-						log.Printf("skipping %s/%d/%d: not an outcome: %v",
-							msg.Topic, msg.Partition, msg.Offset, err)
-					}
-					if h.expect > 0 && count >= h.expect {
-						h.done()
-					}
-				}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				log.Printf("fetching %s/%d: %v", t, p, err)
 			}
-		}()
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if err := dedup.Offer(r.Value); err != nil {
+				log.Printf("skipping %s/%d/%d: not an outcome: %v", r.Topic, r.Partition, r.Offset, err)
+			}
+		})
+		if err := client.CommitUncommittedOffsets(context.Background()); err != nil {
+			log.Printf("committing: %v", err) // the next poll's commit covers these offsets too
+		}
+		client.AllowRebalance()
+		reached = *expect > 0 && len(dedup.kept) >= *expect
 	}
-	wg.Wait()
-	return nil
+	closing, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if err := client.LeaveGroupContext(closing); err != nil {
+		log.Printf("leaving the group: %v", err)
+	}
+	client.Close()
+
+	log.Print(dedup.Summary())
+	if *expect > 0 && !reached {
+		log.Printf("FAILED: %d of %d expected sources before the timeout", len(dedup.kept), *expect)
+		os.Exit(1)
+	}
 }

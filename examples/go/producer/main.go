@@ -1,16 +1,19 @@
-// Command producer publishes CustomDataChange events to the changes topic with Sarama, keyed by
-// user_id and partitioned like the Java client (murmur2), as the stream processor requires
+// Command producer publishes CustomDataChange events to the changes topic with franz-go, keyed
+// by user_id and partitioned like the Java client (murmur2), as the stream processor requires
 // (docs/CONTRACT.md).
 //
-// It generates -n changes over -users users and -conversations conversations per user, each
+// It generates --n changes over --users users and --conversations conversations per user, each
 // with a unique event_id and an increasing version, so repeated conversations make a later
-// change supersede an earlier one. With -stdin it publishes JSON lines read from standard input
-// instead (each line's user_id is its key). For every record it prints one JSON line on standard
-// output: {"event_id", "key", "partition", "offset"}, the position Kafka assigned.
+// change supersede an earlier one. Event ids, user ids and conversation ids start with --run-id,
+// so runs never touch each other's conversations. With --stdin it publishes JSON lines read from
+// standard input instead (each line's user_id is its key). For every record it prints one JSON
+// line on standard output: {"event_id", "key", "partition", "offset"}, the position Kafka
+// assigned.
 package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,12 +22,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Shopify/sarama"
-
-	"streams-examples/kafkahash"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Change is the contract's CustomDataChange (schemas/CustomDataChange.schema.json).
+// Change is the contract's CustomDataChange (schemas/custom_data_change.schema.json).
 type Change struct {
 	EventID        string `json:"event_id"`
 	UserID         string `json:"user_id"`
@@ -43,23 +44,14 @@ type Published struct {
 	Offset    int64  `json:"offset"`
 }
 
-func newConfig(partitioner string) *sarama.Config {
-	config := sarama.NewConfig()
-	config.ClientID = "streams-example-producer"
-	config.Version = sarama.V2_1_0_0
-	config.Producer.RequiredAcks = sarama.WaitForAll
-	config.Producer.Return.Successes = true
-	config.Producer.Retry.Max = 5
-	// The one setting that matters: Java's murmur2 over the key, sign bit cleared, mod the
-	// partition count. Sarama's default (FNV-1a) would put most users on the wrong partition.
-	config.Producer.Partitioner = sarama.NewCustomPartitioner(
-		sarama.WithAbsFirst(),
-		sarama.WithCustomHashFunction(kafkahash.New),
-	)
-	if partitioner == "sarama-default" { // only to see what goes wrong without the above
-		config.Producer.Partitioner = sarama.NewHashPartitioner
-	}
-	return config
+// partitioner is the one setting that matters: for a record with a key, franz-go's
+// StickyKeyPartitioner with a nil hasher is Kafka's Java default, murmur2 over the key, sign bit
+// masked, modulo the partition count (kgo.KafkaHasher(murmur2)). franz-go's own default,
+// UniformBytesPartitioner(64 KiB, true, true, nil), hashes keys the same way; it is named here
+// so that nobody swaps in kgo.SaramaCompatHasher (Sarama's FNV-1a) or kgo.SaramaHasher
+// (librdkafka's CRC32), which put most users on another partition.
+func partitioner() kgo.Partitioner {
+	return kgo.StickyKeyPartitioner(nil)
 }
 
 func generate(n, users, conversations int, runID string) []Change {
@@ -71,8 +63,8 @@ func generate(n, users, conversations int, runID string) []Change {
 		version := int64(i)
 		changes = append(changes, Change{
 			EventID:        fmt.Sprintf("%s-%06d", runID, i),
-			UserID:         fmt.Sprintf("go-user-%03d", user),
-			ConversationID: fmt.Sprintf("c2c_go-peer-%03d-%d", user, conversation),
+			UserID:         fmt.Sprintf("%s-user-%03d", runID, user),
+			ConversationID: fmt.Sprintf("c2c_%s-peer-%03d-%d", runID, user, conversation),
 			CustomData:     fmt.Sprintf("from go #%d", i),
 			OccurredAt:     now.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano),
 			Version:        &version,
@@ -113,16 +105,13 @@ func main() {
 	n := flag.Int("n", 100, "changes to generate")
 	users := flag.Int("users", 20, "distinct users (keys)")
 	conversations := flag.Int("conversations", 3, "conversations per user")
-	runID := flag.String("run-id", fmt.Sprintf("go-%d", time.Now().UnixNano()), "event_id prefix")
-	partitioner := flag.String("partitioner", "murmur2",
-		"murmur2 (Java-compatible, required) or sarama-default (FNV-1a: misroutes; to see the effect)")
+	runID := flag.String("run-id", fmt.Sprintf("go-%d", time.Now().UnixNano()),
+		"prefix of the generated event, user and conversation ids")
 	stdin := flag.Bool("stdin", false, "publish JSON lines from standard input instead")
+	timeout := flag.Float64("timeout-s", 60, "give up publishing after this many seconds")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("producer: ")
-	if *partitioner != "murmur2" && *partitioner != "sarama-default" {
-		log.Fatalf("-partitioner: murmur2 or sarama-default, not %q", *partitioner)
-	}
 
 	var values [][]byte
 	var keys []string
@@ -139,32 +128,38 @@ func main() {
 		}
 	}
 
-	producer, err := sarama.NewSyncProducer(strings.Split(*brokers, ","), newConfig(*partitioner))
+	client, err := kgo.NewClient(
+		kgo.SeedBrokers(strings.Split(*brokers, ",")...),
+		kgo.ClientID("streams-example-producer"),
+		kgo.DefaultProduceTopic(*topic),
+		kgo.RecordPartitioner(partitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // the default, with the idempotent producer
+	)
 	if err != nil {
-		log.Fatalf("connecting to %s: %v", *brokers, err)
+		log.Fatalf("configuring the client for %s: %v", *brokers, err)
 	}
-	defer producer.Close()
+	defer client.Close()
 
-	messages := make([]*sarama.ProducerMessage, len(values))
+	records := make([]*kgo.Record, len(values))
 	for i := range values {
-		messages[i] = &sarama.ProducerMessage{
-			Topic: *topic,
-			Key:   sarama.StringEncoder(keys[i]), // the key is the user_id, as UTF-8 bytes
-			Value: sarama.ByteEncoder(values[i]),
-		}
+		// The key is the user_id as UTF-8 bytes; the value the change as JSON.
+		records[i] = &kgo.Record{Key: []byte(keys[i]), Value: values[i]}
 	}
-	if err := producer.SendMessages(messages); err != nil {
-		log.Fatalf("publishing: %v", err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*timeout*float64(time.Second)))
+	defer cancel()
+	if err := client.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		log.Fatalf("publishing to %s: %v", *brokers, err)
 	}
 	out := json.NewEncoder(os.Stdout)
-	for i, msg := range messages {
+	for i, record := range records {
 		var doc struct {
 			EventID string `json:"event_id"`
 		}
 		_ = json.Unmarshal(values[i], &doc)
-		if err := out.Encode(Published{doc.EventID, keys[i], msg.Partition, msg.Offset}); err != nil {
+		published := Published{doc.EventID, keys[i], record.Partition, record.Offset}
+		if err := out.Encode(published); err != nil {
 			log.Fatal(err)
 		}
 	}
-	log.Printf("published %d changes to %s", len(messages), *topic)
+	log.Printf("published %d changes to %s", len(records), *topic)
 }
