@@ -100,7 +100,24 @@ def worker() -> None:
         runner = Worker(settings, load_settings(IMSettings))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    _check_broker(settings)
     sys.exit(runner.run())
+
+
+def _check_broker(settings: Settings) -> None:
+    """Connect once before Faust starts: a broker that refuses the certificate or the
+    credentials is one line naming why (Faust would print aiokafka's "Unable to bootstrap"
+    under a traceback). In a loop of its own, never made the current one, which Faust and
+    Mode take later."""
+    from streams.client.connection import BrokerConnectionError, check_connection
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(check_connection(settings))
+    except BrokerConnectionError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        loop.close()
 
 
 @main.command()
@@ -223,7 +240,7 @@ def produce_command(source: IO[bytes], topic: str | None, raw: bool, positions: 
             with _progress(len(records), "publishing") as bar:
                 return await publisher.publish_raw(records, on_sent=bar.update)
 
-    published = _run_kafka(run())
+    published = _run_kafka(settings, run())
     if positions:
         for p in published:
             click.echo(orjson.dumps({"partition": p.partition, "offset": p.offset}).decode())
@@ -338,7 +355,7 @@ def tail(topic: str | None, limit: int | None, idle: float, group: str | None, e
             click.echo(f"skipped {reader.dedup.dropped} repeated outcomes and "
                        f"{reader.malformed} records that are not outcomes", err=True)  # fmt: skip
 
-    _run_kafka(run())
+    _run_kafka(settings, run())
 
 
 def _moment(_ctx: Any, _param: Any, value: str | None) -> datetime | None:
@@ -425,7 +442,7 @@ def replay(
             )  # fmt: skip
         return replays, settled
 
-    replays, settled = _run_kafka(run())
+    replays, settled = _run_kafka(settings, run())
     for item in replays:
         click.echo(terminal_safe(orjson.dumps(item.report()).decode()))
     missing = sum(1 for r in replays if r.record is None)
@@ -465,7 +482,7 @@ def verify(
         with click.progressbar(length=0, label="reading the IM", file=sys.stderr) as bar:
             return await run_verify(im, reading, filters, on_user=bar.update)
 
-    result = _run_kafka(run())
+    result = _run_kafka(settings, run())
     for line in [*result.mismatches, *result.unreadable]:
         click.echo(terminal_safe(orjson.dumps(line).decode()))
     click.echo(f"checked {result.checked} conversations: {len(result.mismatches)} differ, "
@@ -483,12 +500,26 @@ def _progress(total: int, label: str) -> Iterator[Any]:
         yield bar
 
 
-def _run_kafka(work: Coroutine[Any, Any, T]) -> T:
-    """Run a client coroutine; a broker that cannot be reached is a clear error, not a trace."""
+def _run_kafka(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
+    """Run a client coroutine after one connection as it will connect (check_connection): a
+    broker that cannot be reached, or refuses the certificate or the credentials, is one line
+    naming why, not a trace."""
     from aiokafka.errors import KafkaConnectionError, KafkaError
 
+    from streams.client.connection import BrokerConnectionError, check_connection
+
+    async def checked() -> T:
+        try:
+            await check_connection(settings)
+        except BaseException:
+            work.close()  # never started: no "coroutine was never awaited" warning
+            raise
+        return await work
+
     try:
-        return asyncio.run(work)
+        return asyncio.run(checked())
+    except BrokerConnectionError as exc:
+        raise click.ClickException(str(exc)) from None
     except (KafkaConnectionError, OSError) as exc:
         raise click.ClickException(f"cannot reach the broker: {exc}") from None
     except KafkaError as exc:

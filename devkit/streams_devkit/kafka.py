@@ -16,6 +16,11 @@ carrying the tail of that node's log, never a hang.
 Settings are Kafka's production defaults with the replication a cluster of that size allows
 (3 nodes: replication factor 3, ``min.insync.replicas=2``) and one test-only change, which
 :data:`TEST_BROKER_CONFIG` explains.
+
+A cluster can also open a secured client listener as Strimzi deploys one (:class:`SaslSslListener`:
+SASL_SSL, SCRAM users created when the storage is formatted, a PEM key store), next to the
+PLAINTEXT listener that the brokers and controllers keep using among themselves and that
+admin steps of the tests (creating topics) may use. Without it nothing changes.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -42,6 +48,7 @@ __all__ = [
     "KafkaCluster",
     "KafkaError",
     "KafkaNode",
+    "SaslSslListener",
     "kafka_classpath",
 ]
 
@@ -87,6 +94,65 @@ Configuration:
 
 class KafkaError(RuntimeError):
     """Kafka could not be resolved, started or stopped; the message quotes the node's log."""
+
+
+#: The listener's name in ``server.properties`` (and its protocol: the names are the same).
+SASL_SSL_LISTENER = "SASL_SSL"
+
+#: What ``kafka-storage format --add-scram`` can carry unquoted (no ``,``, ``]``, ``=``, quotes
+#: or blanks): the test's own user names and passwords, nothing to escape.
+_SCRAM_VALUE = re.compile(r"^[A-Za-z0-9._~!@#$%^&*()+:;/?-]{1,256}$")
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A client listener as Strimzi's SCRAM listener: SASL_SSL, SCRAM, TLS from a PEM key store.
+
+    ``keystore`` is one PEM file holding the server's unencrypted private key and its
+    certificate chain (``streams_devkit.tls.make_test_pki`` writes one for 127.0.0.1 and
+    localhost). ``users`` (name -> password) are the SCRAM credentials, created in the cluster
+    metadata when the storage is formatted (``kafka-storage format --add-scram``), so they
+    exist before the first client connects; while formatting they are on that one JVM's
+    command line (test credentials only). Clients need no certificate of their own
+    (``ssl.client.auth=none``, Kafka's and Strimzi's default for SCRAM listeners).
+    """
+
+    keystore: Path
+    users: Mapping[str, str]
+    mechanism: str = "SCRAM-SHA-512"
+
+    def __post_init__(self) -> None:
+        if self.mechanism not in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise KafkaError(f"a SCRAM listener's mechanism is SCRAM-SHA-256 or -512, not "
+                             f"{self.mechanism!r}")  # fmt: skip
+        if not self.users:
+            raise KafkaError("a SCRAM listener needs at least one user")
+        for name, password in self.users.items():
+            if not (_SCRAM_VALUE.match(name) and _SCRAM_VALUE.match(password)):
+                # Never the password itself in the message.
+                raise KafkaError(
+                    f"SCRAM user {name!r}: names and passwords are 1-256 characters of "
+                    "letters, digits and ._~!@#$%^&*()+:;/?- (kafka-storage's --add-scram)"
+                )
+
+    def server_properties(self) -> dict[str, str]:
+        """What every node adds to its ``server.properties`` for this listener."""
+        prefix = f"listener.name.{SASL_SSL_LISTENER.lower()}."
+        login = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return {
+            prefix + "sasl.enabled.mechanisms": self.mechanism,
+            prefix + f"{self.mechanism.lower()}.sasl.jaas.config": login,
+            prefix + "ssl.keystore.type": "PEM",
+            prefix + "ssl.keystore.location": str(Path(self.keystore).resolve()),
+            prefix + "ssl.client.auth": "none",
+        }
+
+    def format_arguments(self) -> list[str]:
+        """``--add-scram MECHANISM=[name=...,password=...]`` for every user."""
+        arguments = []
+        for name, password in self.users.items():
+            arguments += ["--add-scram", f"{self.mechanism}=[name={name},password={password}]"]
+        return arguments
 
 
 def java_binary() -> str:
@@ -146,6 +212,17 @@ def _free_ports(count: int, host: str) -> list[int]:
         return [sock.getsockname()[1] for sock in socks]
 
 
+def _accepts(host: str, port: int | None) -> bool:
+    """Whether ``host:port`` accepts a TCP connection (True for no port: nothing to wait for)."""
+    if port is None:
+        return True
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def _read_tail(path: Path, max_bytes: int = _LOG_TAIL_BYTES) -> str:
     try:
         with path.open("rb") as fh:
@@ -165,6 +242,8 @@ class KafkaNode:
     controller_port: int
     home: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    #: The SASL_SSL client listener's port, when the cluster has one.
+    secure_port: int | None = None
 
     @property
     def log_path(self) -> Path:
@@ -201,7 +280,8 @@ class KafkaCluster:
     ``broker_config`` adds or overrides server properties on every node (a test that needs
     another setting passes it and says why). ``workdir`` keeps data and logs (default: a temp
     folder that :meth:`stop` removes). Each node's output goes to ``<node>/server.log``, never
-    a pipe that could fill and block the JVM.
+    a pipe that could fill and block the JVM. ``sasl_ssl`` opens a secured client listener on
+    every node as well (:attr:`secure_bootstrap`); the PLAINTEXT one stays.
     """
 
     def __init__(
@@ -214,6 +294,7 @@ class KafkaCluster:
         broker_config: Mapping[str, str] | None = None,
         workdir: str | os.PathLike[str] | None = None,
         stop_timeout_s: float = 20.0,
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
         if nodes not in (1, 3):
             raise KafkaError(f"a cluster has 1 or 3 nodes, not {nodes}")
@@ -227,6 +308,7 @@ class KafkaCluster:
         self._user_workdir = Path(workdir) if workdir is not None else None
         self._workdir: Path | None = None
         self._stop_timeout_s = stop_timeout_s
+        self.sasl_ssl = sasl_ssl
         self.nodes: list[KafkaNode] = []
         self._finalizer: weakref.finalize[..., KafkaCluster] | None = None
 
@@ -244,6 +326,24 @@ class KafkaCluster:
         """``kafka://host:port;host:port`` for Faust's ``broker`` setting."""
         return "kafka://" + ";".join(f"{self._host}:{n.broker_port}" for n in self.nodes)
 
+    @property
+    def secure_bootstrap(self) -> str:
+        """``host:port,...`` of every SASL_SSL listener (a cluster started with ``sasl_ssl``)."""
+        return ",".join(f"{self._host}:{port}" for port in self._secure_ports())
+
+    @property
+    def secure_url(self) -> str:
+        """``kafka://host:port;host:port`` of the SASL_SSL listeners, for ``STREAMS_BROKER``."""
+        return "kafka://" + ";".join(f"{self._host}:{port}" for port in self._secure_ports())
+
+    def _secure_ports(self) -> list[int]:
+        if not self.nodes:
+            raise KafkaError("cluster not started")
+        ports = [node.secure_port for node in self.nodes if node.secure_port is not None]
+        if self.sasl_ssl is None or len(ports) != len(self.nodes):
+            raise KafkaError("this cluster has no SASL_SSL listener (pass sasl_ssl=...)")
+        return ports
+
     def node(self, node_id: int) -> KafkaNode:
         for node in self.nodes:
             if node.node_id == node_id:
@@ -257,18 +357,24 @@ class KafkaCluster:
         voters = ",".join(f"{n.node_id}@{self._host}:{n.controller_port}" for n in self.nodes)
         replicas = str(self.size)
         min_isr = "2" if self.size >= 3 else "1"
+        listeners = [f"PLAINTEXT://{self._host}:{node.broker_port}"]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        secured: dict[str, str] = {}
+        if self.sasl_ssl is not None and node.secure_port is not None:
+            listeners.append(f"{SASL_SSL_LISTENER}://{self._host}:{node.secure_port}")
+            protocols.append(f"{SASL_SSL_LISTENER}:SASL_SSL")
+            secured = self.sasl_ssl.server_properties()
         props = {
             "process.roles": "broker,controller",
             "node.id": str(node.node_id),
             "controller.quorum.voters": voters,
-            "listeners": (
-                f"PLAINTEXT://{self._host}:{node.broker_port},"
-                f"CONTROLLER://{self._host}:{node.controller_port}"
+            "listeners": ",".join(
+                [*listeners, f"CONTROLLER://{self._host}:{node.controller_port}"]
             ),
-            "advertised.listeners": f"PLAINTEXT://{self._host}:{node.broker_port}",
+            "advertised.listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(protocols),
             "log.dirs": str(node.home / "data"),
             # What a cluster of this size can hold (3 nodes: as k8s/base/kafkatopics.yaml).
             "default.replication.factor": replicas,
@@ -279,7 +385,7 @@ class KafkaCluster:
             "share.coordinator.state.topic.replication.factor": replicas,
             "share.coordinator.state.topic.min.isr": min_isr,
         }
-        return props | TEST_BROKER_CONFIG | self._extra
+        return props | secured | TEST_BROKER_CONFIG | self._extra
 
     def _write_config(self, node: KafkaNode) -> None:
         node.home.mkdir(parents=True, exist_ok=True)
@@ -342,15 +448,17 @@ class KafkaCluster:
             self._workdir.mkdir(parents=True, exist_ok=True)
         else:
             self._workdir = Path(tempfile.mkdtemp(prefix="streams-kafka-"))
-        ports = _free_ports(2 * self.size, self._host)
+        per_node = 2 if self.sasl_ssl is None else 3
+        ports = _free_ports(per_node * self.size, self._host)
         if self._port is not None:
             ports[0] = self._port
         self.nodes = [
             KafkaNode(
                 node_id=i + 1,
-                broker_port=ports[2 * i],
-                controller_port=ports[2 * i + 1],
+                broker_port=ports[per_node * i],
+                controller_port=ports[per_node * i + 1],
                 home=self._workdir / f"node-{i + 1}",
+                secure_port=ports[per_node * i + 2] if self.sasl_ssl is not None else None,
             )
             for i in range(self.size)
         ]
@@ -373,6 +481,7 @@ class KafkaCluster:
                 cluster_id,
                 "--config",
                 str(node.config_path),
+                *(self.sasl_ssl.format_arguments() if self.sasl_ssl is not None else []),
                 heap_mb=256,
             )
             running.append((node, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)))  # noqa: S603
@@ -417,7 +526,7 @@ class KafkaCluster:
             wanted = {node.broker_port for node in running}
             if all(
                 wanted <= set(metadata_brokers(self._host, node.broker_port)) for node in running
-            ):
+            ) and all(_accepts(self._host, node.secure_port) for node in running):
                 return
             if time.monotonic() >= deadline:
                 node = running[0] if running else self.nodes[0]

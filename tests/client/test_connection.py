@@ -164,6 +164,8 @@ async def test_sasl_options(protocol: str, mechanism: str, pki: dict[str, Path])
         broker_sasl_username="svc",
         broker_sasl_password=PASSWORD,
         broker_ca_file=pki["ca"],
+        # PLAIN without TLS is refused unless allowed (test_sasl_plain_without_tls_...).
+        broker_allow_insecure_sasl=True,
     )
     options = settings.aiokafka_options()
     context = options.pop("ssl_context", None)
@@ -210,6 +212,34 @@ def test_incomplete_sasl_is_a_config_error_naming_the_variables(
     for name in ("MECHANISM", "USERNAME", "PASSWORD"):
         assert f"STREAMS_BROKER_SASL_{name}" in message
     assert PASSWORD not in message and PASSWORD not in repr(raised.value)
+
+
+@pytest.mark.parametrize("model", [BrokerSettings, Settings])
+def test_sasl_plain_without_tls_is_refused_unless_explicitly_allowed(
+    monkeypatch: pytest.MonkeyPatch, model: type[BrokerSettings]
+) -> None:
+    """PLAIN over SASL_PLAINTEXT sends the password in clear: a config error naming the way out
+    (SASL_SSL, or the opt-in), never the password; SCRAM without TLS and PLAIN with TLS pass."""
+    monkeypatch.setenv("STREAMS_BROKER_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("STREAMS_BROKER_SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("STREAMS_BROKER_SASL_USERNAME", "svc")
+    monkeypatch.setenv("STREAMS_BROKER_SASL_PASSWORD", PASSWORD)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(model)
+    message = str(raised.value)
+    assert "SASL PLAIN over SASL_PLAINTEXT sends the password unencrypted" in message
+    assert "STREAMS_BROKER_SECURITY_PROTOCOL=SASL_SSL" in message
+    assert "STREAMS_BROKER_ALLOW_INSECURE_SASL=true" in message
+    assert PASSWORD not in message and PASSWORD not in repr(raised.value)
+
+    monkeypatch.setenv("STREAMS_BROKER_ALLOW_INSECURE_SASL", "true")
+    assert load_settings(model).aiokafka_options()["sasl_mechanism"] == "PLAIN"
+    monkeypatch.delenv("STREAMS_BROKER_ALLOW_INSECURE_SASL")
+    monkeypatch.setenv("STREAMS_BROKER_SASL_MECHANISM", "SCRAM-SHA-512")
+    assert load_settings(model).broker_sasl_mechanism == "SCRAM-SHA-512"
+    monkeypatch.setenv("STREAMS_BROKER_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("STREAMS_BROKER_SASL_MECHANISM", "PLAIN")
+    assert load_settings(model).broker_sasl_mechanism == "PLAIN"
 
 
 def test_a_bad_mechanism_is_named_without_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
