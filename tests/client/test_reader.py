@@ -72,18 +72,6 @@ def test_the_bounded_memory_forgets_the_oldest_source() -> None:
 # OutcomeReader end to end -----------------------------------------------------------------
 
 
-class FastJoin(BrokerSettings):
-    """The plain settings plus a 2 s session: Tansu holds JoinGroup for half the session
-    timeout (docs/EMBEDDED_BROKER.md a), 5 s with aiokafka's default; the test is not about
-    that, and each group reader would pay it."""
-
-    def aiokafka_options(self) -> dict[str, Any]:
-        return super().aiokafka_options() | {
-            "session_timeout_ms": 2000,
-            "heartbeat_interval_ms": 500,
-        }
-
-
 def record(status: str, source_offset: int, **fields: Any) -> bytes:
     return orjson.dumps(outcome_dict(status, source_offset, **fields))
 
@@ -137,7 +125,7 @@ async def test_reader_yields_each_authoritative_outcome_once(
         assert [(await s).offset for s in sent] == list(range(len(RECORDS)))
     finally:
         await producer.stop()
-    settings = FastJoin(broker=f"kafka://{broker}")
+    settings = BrokerSettings(broker=f"kafka://{broker}")
     group = f"{topic_prefix}group"
 
     async def without_group() -> None:

@@ -34,6 +34,12 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.fixture
+def broker(tansu_broker: EmbeddedBroker) -> str:
+    """This module tests the embedded broker itself: Tansu, not the session's Apache Kafka."""
+    return tansu_broker.bootstrap
+
+
 def test_session_broker_answers_kafka(broker: str) -> None:
     host, port = broker.rsplit(":", 1)
     assert host == "127.0.0.1"
@@ -186,10 +192,10 @@ def test_explicit_port_and_restart_on_it() -> None:
         broker.stop()
 
 
-def test_port_in_use_is_a_clear_error(embedded_broker: EmbeddedBroker) -> None:
+def test_port_in_use_is_a_clear_error(tansu_broker: EmbeddedBroker) -> None:
     with pytest.raises(BrokerError, match="already in use"):
-        EmbeddedBroker().start(embedded_broker.port, timeout_s=5)
-    assert embedded_broker.is_running()
+        EmbeddedBroker().start(tansu_broker.port, timeout_s=5)
+    assert tansu_broker.is_running()
 
 
 def test_missing_binary_is_a_clear_error(tmp_path: os.PathLike[str]) -> None:
