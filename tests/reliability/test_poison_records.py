@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, errors
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -68,9 +68,21 @@ class Record:
         )
 
 
-async def _publish(bootstrap: str, topic: str, records: list[Record]) -> list[tuple[int, int]]:
-    """Publish ``records`` (one producer per codec, large requests allowed); their positions."""
-    positions: list[tuple[int, int]] = [(-1, -1)] * len(records)
+#: What Apache Kafka refuses at append: a batch over ``message.max.bytes`` (1 MiB by default),
+#: a timestamp more than ``log.message.timestamp.after.max.ms`` ahead (1 hour by default). A
+#: refused record never reaches the worker: it is the producer's error, not the worker's.
+BROKER_REFUSALS = (errors.MessageSizeTooLargeError, errors.InvalidTimestampError)
+
+
+async def _publish(
+    bootstrap: str, topic: str, records: list[Record]
+) -> list[tuple[int, int] | BaseException]:
+    """Publish ``records`` one batch each (one producer per codec, large requests allowed).
+
+    Each record's position, or the error the broker refused it with. One batch per record: the
+    broker refuses a whole batch, so a refused record must not take valid ones down with it.
+    """
+    positions: list[tuple[int, int] | BaseException] = [(-1, -1)] * len(records)
     for codec in {r.codec for r in records}:
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", compression_type=codec,
@@ -78,25 +90,36 @@ async def _publish(bootstrap: str, topic: str, records: list[Record]) -> list[tu
         )  # fmt: skip
         await producer.start()
         try:
-            sent = []
             for i, r in enumerate(records):
                 if r.codec == codec:
-                    headers = list(r.headers)
-                    future = await producer.send(
-                        topic, r.value, key=r.key, partition=r.partition,
-                        timestamp_ms=r.timestamp_ms, headers=headers,
-                    )  # fmt: skip
-                    sent.append((i, future))
-            for i, future in sent:
-                meta = await future
-                positions[i] = (meta.partition, meta.offset)
+                    try:
+                        meta = await producer.send_and_wait(
+                            topic, r.value, key=r.key, partition=r.partition,
+                            timestamp_ms=r.timestamp_ms, headers=list(r.headers),
+                        )  # fmt: skip
+                    except BROKER_REFUSALS as exc:
+                        positions[i] = exc
+                    else:
+                        positions[i] = (meta.partition, meta.offset)
         finally:
             await producer.stop()
     return positions
 
 
-def publish(pipe: Pipeline, records: list[Record]) -> list[tuple[int, int]]:
+def publish_refusable(
+    pipe: Pipeline, records: list[Record]
+) -> list[tuple[int, int] | BaseException]:
+    """Positions, or the broker's refusal, of each record."""
     return asyncio.run(_publish(pipe.bootstrap, pipe.changes, records))
+
+
+def publish(pipe: Pipeline, records: list[Record]) -> list[tuple[int, int]]:
+    """Positions of records the broker must accept."""
+    positions = []
+    for record, position in zip(records, publish_refusable(pipe, records), strict=True):
+        assert isinstance(position, tuple), f"the broker refused {record!r}: {position!r}"
+        positions.append(position)
+    return positions
 
 
 def change(event_id: str, user: str = "alice", **fields: Any) -> bytes:
@@ -300,7 +323,10 @@ def test_no_record_stops_the_worker(
     pipe, emulator = poison_pipeline
     n = next(serial)
     canary = Record(b"dave", change(f"canary-{n}", user="dave", conversation_id=f"c2c_canary{n}"))
-    positions = publish(pipe, [*batch, canary])
+    published = publish_refusable(pipe, [*batch, canary])
+    refused = [p for p in published if not isinstance(p, tuple)]
+    positions = [p for p in published if isinstance(p, tuple)]
+    assert isinstance(published[-1], tuple), "the canary is an ordinary change"
     grouped = outcomes_by_position(pipe, positions)
     assert_alive(pipe)
     counts = Counter(len(grouped.get(p, [])) for p in positions)
@@ -313,7 +339,7 @@ def test_no_record_stops_the_worker(
         p for p in positions[:-1] for d in grouped[p]
         if d["status"] == "rejected" and d["reason"] in DEAD_LETTER_REASONS
     )  # fmt: skip
-    published = set(positions)
+    published_at = set(positions)
 
     def sources(records: list[Any]) -> list[tuple[int, int]]:
         found = []
@@ -322,7 +348,7 @@ def test_no_record_stops_the_worker(
             headers = dict(dead.headers)
             assert headers["source-topic"] == pipe.changes.encode()
             found.append((int(headers["source-partition"]), int(headers["source-offset"])))
-        return [source for source in found if source in published]
+        return [source for source in found if source in published_at]
 
     letters = read_topic(
         pipe.bootstrap, pipe.dead_letters, lambda rs: len(sources(rs)) >= dead_lettered.total()
@@ -332,6 +358,9 @@ def test_no_record_stops_the_worker(
     seen = figures.setdefault("outcomes", Counter())
     seen.update(f"{d['status']}/{d['reason']}" for p in positions for d in grouped[p])
     figures["records"] = figures.get("records", 0) + len(positions)
+    figures["refused_by_broker"] = figures.get("refused_by_broker", Counter()) + Counter(
+        type(e).__name__ for e in refused
+    )
     figures["codecs"] = figures.get("codecs", Counter()) + Counter(str(r.codec) for r in batch)
     figures["dead_letters"] = figures.get("dead_letters", 0) + len(dead_lettered)
     figures["cut_dead_letters"] = len(cut)
