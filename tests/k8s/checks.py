@@ -379,13 +379,13 @@ def check_topics(docs: list[Doc]) -> list[str]:
     by_name = topics(docs)
     app_id = cfg["STREAMS_APP_ID"]
     changes = cfg.get("STREAMS_CHANGES_TOPIC", "conversation-custom-data-changes")
-    changelog = f"{app_id}-last-applied-changelog"
+    changelogs = [f"{app_id}-last-applied-changelog", f"{app_id}-window-crashes-changelog"]
     leader = f"{app_id}-__assignor-__leader"
     needed = {
         changes,
         cfg.get("STREAMS_OUTCOMES_TOPIC", "conversation-custom-data-outcomes"),
         cfg.get("STREAMS_DEAD_LETTER_TOPIC", "conversation-custom-data-dead-letters"),
-        changelog,
+        *changelogs,
         leader,
     }
     problems = [f"no KafkaTopic for {name}" for name in sorted(needed - set(by_name))]
@@ -396,22 +396,26 @@ def check_topics(docs: list[Doc]) -> list[str]:
             if not isinstance(doc["spec"].get(key), int):
                 problems.append(f"KafkaTopic {name}: {key} must be explicit")
     partitions = by_name[changes]["spec"]["partitions"]
-    if by_name[changelog]["spec"]["partitions"] != partitions:
-        problems.append(
-            f"{changelog} has {by_name[changelog]['spec']['partitions']} partitions, "
-            f"the changes topic {partitions}: Faust refuses to start on a mismatch"
-        )
+    for changelog in changelogs:
+        if by_name[changelog]["spec"]["partitions"] != partitions:
+            problems.append(
+                f"{changelog} has {by_name[changelog]['spec']['partitions']} partitions, "
+                f"the changes topic {partitions}: Faust refuses to start on a mismatch"
+            )
     if str(partitions) != cfg.get("STREAMS_TOPIC_PARTITIONS"):
         problems.append(
             f"STREAMS_TOPIC_PARTITIONS={cfg.get('STREAMS_TOPIC_PARTITIONS')} but the changes "
             f"topic has {partitions} partitions"
         )
-    policy = (by_name[changelog]["spec"].get("config") or {}).get("cleanup.policy")
-    if policy != "compact":
-        problems.append(f"{changelog} must be compacted (cleanup.policy: compact), got {policy!r}")
+    for changelog in changelogs:
+        policy = (by_name[changelog]["spec"].get("config") or {}).get("cleanup.policy")
+        if policy != "compact":
+            problems.append(
+                f"{changelog} must be compacted (cleanup.policy: compact), got {policy!r}"
+            )
     if by_name[leader]["spec"]["partitions"] != 1:
         problems.append(f"{leader} must have exactly 1 partition")
-    for name in needed - {changelog, leader}:
+    for name in needed - {*changelogs, leader}:
         retention = (by_name[name]["spec"].get("config") or {}).get("retention.ms")
         if not isinstance(retention, int) or retention <= 0:
             problems.append(f"{name}: retention.ms must be set explicitly")

@@ -100,7 +100,7 @@ def test_kustomize_renders_the_base_and_the_overlay(
         "Secret",
     }
     kafka_topics = checks.select(overlay_docs, "KafkaTopic")
-    assert len(kafka_topics) == 5
+    assert len(kafka_topics) == 6
     # The overlay namespaces the app but leaves the KafkaTopics where the Topic Operator looks.
     assert {d["metadata"]["namespace"] for d in kafka_topics} == {"kafka"}
     app = [d for d in overlay_docs if d["kind"] not in {"KafkaTopic", "Namespace"}]
@@ -393,6 +393,15 @@ INCONSISTENT: dict[str, tuple[str, Callable[[Doc], Any], Callable[[list[Doc]], l
         _topic(CHANGELOG, lambda d: d["spec"]["config"].update({"cleanup.policy": "delete"})),
         checks.check_topics,
         "must be compacted",
+    ),
+    "crash-changelog-not-compacted": (
+        "KafkaTopic",
+        _topic(
+            "conversation-custom-data-window-crashes-changelog",
+            lambda d: d["spec"]["config"].update({"cleanup.policy": "delete"}),
+        ),
+        checks.check_topics,
+        "window-crashes-changelog must be compacted",
     ),
     "leader-topic-missing": (
         "KafkaTopic",
