@@ -136,6 +136,7 @@ def test_the_worker_is_built_without_the_devkit(tmp_path: Path, embedded: str) -
         ["emulator", "--help"],
         ["broker"],
         ["broker", "--port", "9092"],
+        ["kafka", "--nodes", "3"],
         ["load", "-n", "10"],
     ],
     ids=" ".join,
@@ -153,7 +154,7 @@ def test_devkit_commands_say_how_to_install_it(tmp_path: Path, args: list[str]) 
 def test_the_worker_commands_work_without_the_devkit(tmp_path: Path) -> None:
     listing = without_devkit(CLI, "--help", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
-    for command in ("worker", "produce", "tail", "demo", "emulator", "broker", "load"):
+    for command in ("worker", "produce", "tail", "demo", "emulator", "broker", "kafka", "load"):
         assert f"  {command} " in listing.stdout, listing.stdout
     assert "development kit, not installed" in listing.stdout
     for command in ("worker", "produce", "tail"):
