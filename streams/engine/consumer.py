@@ -87,6 +87,11 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         self.refetches = 0
         #: The last fetched batch's changelog records per partition: [next undelivered, last].
         self._unread: dict[TP, list[int]] = {}
+        #: Per input partition: the highest offset handed to the streams in this assignment
+        #: (see _deliver). Lowered wherever a record must come again (_must_come_again).
+        self._handed: dict[TP, int] = {}
+        #: Records fetched again that were already with the agent, not handed over twice.
+        self.redeliveries_dropped = 0
         self.clock = time.monotonic
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
@@ -99,6 +104,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         """
         self._acking_tps.clear()
         for tp in revoked:
+            self._handed.pop(tp, None)
             self._start.pop(tp, None)
             self._fetched.pop(tp, None)
             self._progress_at.pop(tp, None)
@@ -122,6 +128,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
                     message.acked = True
                     self._unacked_messages.discard(message)
                     self._skipped[message.tp].add(message.offset)
+                self._must_come_again(message.tp, message.offset)
                 return False
             self._processed.discard(key)
             self._progress_at[message.tp] = self.clock()
@@ -192,12 +199,18 @@ class GaplessConsumer(faust_aiokafka.Consumer):
             count = 0
             while item is not None:
                 message = item[1]
+                if self._handed_already(message):
+                    item = await anext(batch, None)
+                    continue
                 delivering = message
                 for channel in streams_of(message.tp, ()):
                     while channel.queue.full():
                         await asyncio.sleep(ROOM_POLL_S)
                 await self.callback(message)
                 delivering = None
+                if self._acking(message.tp):
+                    tp = message.tp
+                    self._handed[tp] = max(self._handed.get(tp, -1), message.offset)
                 left = unread.get(message.tp)
                 if left is not None:
                     left[0] = message.offset + 1
@@ -215,7 +228,31 @@ class GaplessConsumer(faust_aiokafka.Consumer):
                 await asyncio.wait([task])
             if delivering is not None:
                 self._skipped[delivering.tp].add(delivering.offset)
+                self._must_come_again(delivering.tp, delivering.offset)
         await self._rewind({tp: left[0] for tp, left in unread.items() if left[0] <= left[1]})
+
+    def _handed_already(self, message: Message) -> bool:
+        """Whether an input record is already with the agent: handed over in this assignment.
+
+        A record is fetched again after it was handed over when a seek moves the partition
+        back over it without asking for it. Seen on Apache Kafka: records of a new assignment
+        handed to the streams before the recovery's seek to the committed offsets came again
+        after it, so a window ran twice; with the crash guard's record-by-record window, the
+        second copy of a quarantined record crashed the worker again, and again on every start.
+        What must really come again (a stream skipped it, its delivery was cancelled, a hole is
+        fetched again) lowers the mark first (:meth:`_must_come_again`).
+        """
+        handed = self._handed.get(message.tp)
+        if handed is None or message.offset > handed:
+            return False
+        self.redeliveries_dropped += 1
+        return True
+
+    def _must_come_again(self, tp: TP, offset: int) -> None:
+        """Let ``offset`` and what follows be handed over again when they are fetched again."""
+        handed = self._handed.get(tp)
+        if handed is not None and handed >= offset:
+            self._handed[tp] = offset - 1
 
     async def _rewind(self, undelivered: dict[TP, int]) -> None:
         """Seek changelog partitions back to their first fetched record that was not delivered.
@@ -374,6 +411,7 @@ class GaplessConsumer(faust_aiokafka.Consumer):
                 "%s: offset %d was fetched but will never be processed; fetching again from it",
                 tp, missing,
             )  # fmt: skip
+            self._must_come_again(tp, missing)
             await self.seek(tp, missing)
 
     def _skip_empty(self, tp: TP, offset: int, tries: int) -> None:

@@ -88,7 +88,11 @@ async def consumer(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[GaplessCons
 
 @pytest.fixture
 def thread(consumer: Any, monkeypatch: pytest.MonkeyPatch) -> Thread:
-    thread = Thread(consumer.changelog_tp, log_end=6, position=3)
+    return attach(consumer, monkeypatch, Thread(consumer.changelog_tp, log_end=6, position=3))
+
+
+def attach(consumer: Any, monkeypatch: pytest.MonkeyPatch, thread: Thread) -> Thread:
+    """Put ``thread`` in place of the consumer thread, its partition assigned and resumed."""
     monkeypatch.setattr(consumer, "_getmany", thread.getmany)
     monkeypatch.setattr(consumer, "assignment", lambda: {thread.tp})
     monkeypatch.setattr(consumer, "highwater", lambda tp: thread.log_end)
@@ -100,7 +104,7 @@ def thread(consumer: Any, monkeypatch: pytest.MonkeyPatch) -> Thread:
         return None
 
     monkeypatch.setattr(consumer, "perform_seek", perform_seek)
-    consumer.resume_partitions({thread.tp})  # a recovery reading the changelog
+    consumer.resume_partitions({thread.tp})  # a recovery reading the changelog, or a stream
     return thread
 
 
@@ -173,3 +177,32 @@ async def test_a_changelog_is_only_ever_sought_backwards(consumer: Any, thread: 
     thread.assigned = False  # revoked since: its next owner reads it from its own position
     await consumer._rewind({thread.tp: 1})
     assert thread.seeks == [(thread.tp, 4)]
+
+
+async def test_an_input_record_is_handed_to_the_streams_once_unless_it_must_come_again(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records of a new assignment were handed over, then the recovery's seek to the committed
+    offsets fetched them again: handed over twice, a window ran twice, and the second copy of a
+    quarantined record crashed the worker again (seen on Apache Kafka). A record that must come
+    again (a stream skipped it, its delivery was cancelled, a hole) still does."""
+    tp = TP("changes", 0)
+    thread = attach(consumer, monkeypatch, Thread(tp, log_end=3, position=0))
+    monkeypatch.setattr(consumer, "_acking", lambda of: of == tp)  # the agent's input topic
+    arrived, _ = streams(consumer)
+    thread.release.set()
+    await asyncio.wait_for(consumer._deliver(consumer.getmany(timeout=1.0)), 5)
+    assert arrived == [0, 1, 2]
+    thread.position = 0  # a seek that did not ask for them
+    await asyncio.wait_for(consumer._deliver(consumer.getmany(timeout=1.0)), 5)
+    assert arrived == [0, 1, 2] and consumer.redeliveries_dropped == 3
+    consumer._must_come_again(tp, 1)  # e.g. a stream skipped offset 1: it is fetched again
+    thread.position = 1
+    await asyncio.wait_for(consumer._deliver(consumer.getmany(timeout=1.0)), 5)
+    assert arrived == [0, 1, 2, 1, 2]
+    await consumer.on_partitions_revoked({tp})  # a new assignment hands everything over again
+    consumer.resume_flow()
+    consumer.resume_partitions({tp})
+    thread.position = 0
+    await asyncio.wait_for(consumer._deliver(consumer.getmany(timeout=1.0)), 5)
+    assert arrived == [0, 1, 2, 1, 2, 0, 1, 2]
