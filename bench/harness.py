@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.brokers import KAFKA, TANSU, Broker, proc_usage
 from streams.kafka_io import consume, publish_stream
 from streams_devkit.broker import create_topics, die_with_parent, free_port, terminate
 from streams_devkit.workload import LoadSpec, load_workload
@@ -90,12 +91,7 @@ class Process:
 
     def usage(self) -> tuple[float, int]:
         """(CPU seconds, peak RSS bytes) so far, from /proc."""
-        stat = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        cpu = (int(stat[11]) + int(stat[12])) / ticks
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        peak = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
-        return cpu, peak
+        return proc_usage(self.proc.pid)
 
 
 @dataclass
@@ -129,6 +125,8 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     #: Disk used by the workers' data dirs (table state) at the end of the run.
     data_bytes: int = 0
+    #: CPU seconds the broker process spent from the workers' start to the end of the reads.
+    broker_cpu_s: float = 0.0
 
     @property
     def events_per_s(self) -> float:
@@ -164,15 +162,22 @@ def lower_bound(outcomes: Sequence[dict[str, Any]]) -> int:
     return sum(math.ceil(len(c) / 100) for users in per_window.values() for c in users.values())
 
 
-def worker_env(bootstrap: str, prefix: str, partitions: int, im_endpoint: str) -> dict[str, str]:
-    """A benchmark worker's environment: the embedded broker, the run's topics and app id (all
-    named by ``prefix``), the memory store and the emulator at ``im_endpoint``."""
+def worker_env(broker: Broker, prefix: str, partitions: int, im_endpoint: str) -> dict[str, str]:
+    """A benchmark worker's environment: the broker, the run's topics and app id (all named by
+    ``prefix``), the memory store and the emulator at ``im_endpoint``.
+
+    On Apache Kafka the worker runs as in production: no ``STREAMS_EMBEDDED_BROKER`` (not even
+    from the caller's environment), so the ``kafka://`` transport and Kafka's group timings. On
+    Tansu it gets the embedded broker's overrides, as ``streams demo`` does.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "STREAMS_EMBEDDED_BROKER"}
+    if broker.embedded:
+        env["STREAMS_EMBEDDED_BROKER"] = "true"
     return (
-        dict(os.environ)
+        env
         | IM_ENV
         | {
-            "STREAMS_BROKER": f"kafka://{bootstrap}",
-            "STREAMS_EMBEDDED_BROKER": "true",
+            "STREAMS_BROKER": "kafka://" + broker.bootstrap.replace(",", ";"),
             "STREAMS_APP_ID": f"{prefix}app",
             "STREAMS_CHANGES_TOPIC": f"{prefix}changes",
             "STREAMS_OUTCOMES_TOPIC": f"{prefix}outcomes",
@@ -188,21 +193,11 @@ def worker_env(bootstrap: str, prefix: str, partitions: int, im_endpoint: str) -
 
 @dataclass(frozen=True)
 class Section:
-    """A part of RESULTS.md between two markers that one scenario rewrites on its own."""
+    """A part of RESULTS.md between two markers that one scenario rewrites on its own
+    (``bench.run.compose`` puts the file together from them)."""
 
     begin: str
     end: str
-
-    def replace(self, text: str, new: str, profile_heading: str) -> str:
-        """``text`` with this section replaced by ``new`` (or inserted before the profile
-        notes, which start at ``profile_heading``, or appended); nothing else changes."""
-        start, end = text.find(self.begin), text.find(self.end)
-        if start >= 0 and end > start:
-            return text[:start] + new + text[end + len(self.end) :]
-        at = text.find(profile_heading)
-        if at >= 0:
-            return text[:at] + new + "\n\n" + text[at:]
-        return text.rstrip("\n") + "\n\n" + new + "\n"
 
     def extract(self, text: str) -> str | None:
         """This section of ``text``, markers included (None when absent)."""
@@ -210,8 +205,27 @@ class Section:
         return text[start : end + len(self.end)] if start >= 0 and end > start else None
 
 
-def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
-    """Execute ``run`` on fresh topics and return its figures."""
+def sections(name: str) -> dict[str, Section]:
+    """A RESULTS.md section's markers per broker: ``<!-- bench:NAME -->`` for Apache Kafka (the
+    default), ``<!-- bench:NAME:tansu -->`` for the embedded Tansu (its figures kept apart)."""
+    return {
+        KAFKA: Section(f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"),
+        TANSU: Section(f"<!-- bench:{name}:{TANSU} -->", f"<!-- /bench:{name}:{TANSU} -->"),
+    }
+
+
+def command(mode: str, kind: str, only: str | None = None) -> str:
+    """The invocation that writes a section, as the section quotes it."""
+    words = ["python -m bench.run"]
+    words += [f"--only {only}"] if only else []
+    words += ["--quick"] if mode == "quick" else []
+    words += [f"--broker {kind}"] if kind != KAFKA else []
+    return "`" + " ".join(words) + "`"
+
+
+def measure(run: Run, broker: Broker, workdir: Path) -> Result:
+    """Execute ``run`` on fresh topics of ``broker`` and return its figures."""
+    bootstrap = broker.bootstrap
     prefix = f"b{secrets.token_hex(4)}-"
     topics = {
         f"{prefix}changes": run.partitions,
@@ -224,12 +238,13 @@ def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
     )
     env = (
         worker_env(
-            bootstrap, prefix, run.partitions, emulator.url if emulator else "http://127.0.0.1:9"
+            broker, prefix, run.partitions, emulator.url if emulator else "http://127.0.0.1:9"
         )
         | {"STREAMS_WINDOW_MS": str(run.window_ms), "BENCH_EXPECT": str(run.spec.events)}
         | run.env
     )
     procs: list[Process] = []
+    broker_cpu = broker.cpu_s()
     try:
         for index in range(run.workers):
             env_i = env | {
@@ -244,7 +259,7 @@ def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
                 else [sys.executable, "-m", "bench.baselines", run.kind]
             )
             procs.append(Process(run.kind, _spawn(args, env_i, log), log))
-        _wait_ready(procs)
+        _wait_ready(procs, run.partitions)
         before = emulator.stats() if emulator else {}
         started = time.time()
         asyncio.run(
@@ -264,6 +279,7 @@ def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
             cpu_s=sum(u[0] for u in usage),
             peak_rss=max(u[1] for u in usage),
             data_bytes=sum(disk_usage(workdir / f"{prefix}data-{i}") for i in range(run.workers)),
+            broker_cpu_s=broker.cpu_s() - broker_cpu,
         )
         if emulator:
             after = emulator.stats()
@@ -289,14 +305,38 @@ def measure(run: Run, bootstrap: str, workdir: Path) -> Result:
             terminate(emulator.proc, timeout_s=10)
 
 
-def _wait_ready(procs: Sequence[Process], timeout_s: float = 90) -> None:
+#: A group of several workers counts as settled once their partitions stood still this long.
+GROUP_STILL_S = 2.0
+_OWNING = re.compile(r"owning (\d+) partitions")
+
+
+def _wait_ready(procs: Sequence[Process], partitions: int, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     for p in procs:
         while not READY[p.kind].search(p.text()):
             if p.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{p.kind} did not become ready:\n{p.text()[-3000:]}")
             time.sleep(0.1)
-    time.sleep(1.0 if len(procs) > 1 else 0.2)  # let a multi-worker group settle
+    if len(procs) < 2 or procs[0].kind != "pipeline":
+        time.sleep(0.2)
+        return
+    # Several workers: each logs "owning N partitions" at every assignment. On Kafka the
+    # group's timings are production's (a member learns of a rebalance at its next heartbeat,
+    # 3 s), so when the last worker logs its first share another may still hold an earlier,
+    # larger one (or rebalance again): the run starts once the workers' latest counts add up
+    # to the partitions and stood still.
+    last: list[str] | None = None
+    still_since = time.monotonic()
+    while time.monotonic() < deadline:
+        counts = [(_OWNING.findall(p.text()) or ["0"])[-1] for p in procs]
+        if counts != last:
+            last, still_since = counts, time.monotonic()
+        elif (
+            sum(map(int, counts)) == partitions and time.monotonic() - still_since >= GROUP_STILL_S
+        ):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the group did not settle: owning {last} of {partitions} partitions")
 
 
 def _wait_done(procs: Sequence[Process], expect: int, timeout_s: float = 600) -> float:
@@ -321,8 +361,9 @@ async def _settled(bootstrap: str, topic: str, expect: int) -> None:
 
     Reading outcomes while the run goes on cost the harness ~4.5 CPU s per 200k events on the
     two cores the worker shares, which the consume-only floor (nothing to read back) never paid.
-    End offsets are cheap to ask for. The embedded broker lists the last batch's base offset + 1
-    (``streams.engine.tansu``), so the last batch never shows: offsets standing still for
+    End offsets are cheap to ask for. Apache Kafka lists the true log end, so the wait ends as
+    the last outcome lands; Tansu lists the last batch's base offset + 1
+    (``streams.engine.tansu``), so there the last batch never shows: offsets standing still for
     ``SETTLE_STILL_S`` end the wait too, and reading then goes on until every outcome is in.
     The measured end is the outcome records' own timestamps, so waiting does not change it.
     """

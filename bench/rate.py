@@ -39,7 +39,8 @@ from typing import Any
 
 import orjson
 
-from bench.harness import Emulator, Process, Section, _spawn, start_emulator, worker_env
+from bench.brokers import KAFKA, Broker, broker_name, broker_setup
+from bench.harness import Emulator, Process, _spawn, command, sections, start_emulator, worker_env
 from streams.contract.limits import REQUESTS_PER_SECOND
 from streams.core.partitioning import partition_for
 from streams.core.rate_control import RateControl
@@ -47,9 +48,10 @@ from streams.kafka_io import publish_stream
 from streams.sdk import codes
 from streams_devkit.broker import create_topics, free_port, terminate
 
-BEGIN = "<!-- bench:rate -->"
-END = "<!-- /bench:rate -->"
-SECTION = Section(BEGIN, END)
+#: The section's markers per broker; SECTION, BEGIN and END are Apache Kafka's.
+SECTIONS = sections("rate")
+SECTION = SECTIONS[KAFKA]
+BEGIN, END = SECTION.begin, SECTION.end
 PLOTS = Path(__file__).with_name("plots")
 QUOTA = REQUESTS_PER_SECOND
 #: The request-level codes of a frequency limit (the worker's own list).
@@ -99,7 +101,8 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Sizes:
-    """Run lengths: quick (about 6 minutes for the three) or full (about 12)."""
+    """Run lengths: quick (about 10 minutes for the three on Kafka: every run also starts its
+    workers, waits for the group to settle and stops them) or full (about 16)."""
 
     skew_s: float
     budget_s: float
@@ -308,18 +311,19 @@ def _wait_settled(
 def run_one(
     scenario: Scenario,
     control: RateControl,
-    bootstrap: str,
+    broker: Broker,
     workdir: Path,
     log: Callable[[str], None] = print,
 ) -> RunResult:
     """Start the emulator and the workers, publish the demand, sample, collect; stop all."""
+    bootstrap = broker.bootstrap
     prefix = f"r{secrets.token_hex(4)}-"
     changes = f"{prefix}changes"
     topics = {changes: scenario.partitions}
     topics |= {f"{prefix}outcomes": scenario.partitions, f"{prefix}dead-letters": 1}
     asyncio.run(create_topics(bootstrap, topics))
     emulator = start_emulator(workdir, rate_limit=QUOTA)
-    env = worker_env(bootstrap, prefix, scenario.partitions, emulator.url) | {
+    env = worker_env(broker, prefix, scenario.partitions, emulator.url) | {
         "STREAMS_WINDOW_MS": "250",
         "STREAMS_RATE_LIMIT": f"{scenario.budget:g}",
         "STREAMS_RATE_CONTROL": control.value,
@@ -636,24 +640,30 @@ def plot(pair: dict[RateControl, RunResult], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_name(scenario: Scenario) -> str:
-    return f"rate-{scenario.key}.png"
+def plot_name(scenario: Scenario, broker: str = KAFKA) -> str:
+    """``rate-f.png`` on Apache Kafka, ``rate-f-tansu.png`` on another broker."""
+    return f"rate-{scenario.key}.png" if broker == KAFKA else f"rate-{scenario.key}-{broker}.png"
 
 
 # --- the report section ----------------------------------------------------------------------
 
 
 def section(
-    results: dict[str, dict[RateControl, RunResult]], *, mode: str, started: datetime
+    results: dict[str, dict[RateControl, RunResult]],
+    *,
+    mode: str,
+    started: datetime,
+    broker: str = KAFKA,
 ) -> str:
-    """The RESULTS.md section of scenarios (f), (g), (h), between its markers."""
+    """The RESULTS.md section of scenarios (f), (g), (h) on ``broker`` (its kind)."""
     loads = [r.load for pair in results.values() for r in pair.values()]
     lines = [
-        BEGIN,
-        "## Rate control under a shared quota (scenarios f, g, h, issue 18)",
+        SECTIONS[broker].begin,
+        f"## Rate control under a shared quota (scenarios f, g, h, issue 18) on "
+        f"{broker_name(broker)}",
         "",
-        f"`python -m bench.run{' --quick' if mode == 'quick' else ''} --only rate` on "
-        f"{started:%Y-%m-%d %H:%M} UTC; load average (1 min) at the runs' starts "
+        f"{command(mode, broker, 'rate')} on {started:%Y-%m-%d %H:%M} UTC, on "
+        f"{broker_setup(broker)}; load average (1 min) at the runs' starts "
         + ", ".join(f"{load[0]:.1f}" for load in loads)
         + ". The emulator limits requests like the service (fixed 1-second buckets, 200/s); "
         "each event is its own user, so the demand in requests per second is the publishing "
@@ -693,16 +703,16 @@ def section(
             "",
             *(f"* {note}" for note in fig.notes),
             *([""] if fig.notes else []),
-            f"![({key}) fixed and adaptive](plots/{plot_name(sc)})",
+            f"![({key}) fixed and adaptive](plots/{plot_name(sc, broker)})",
             "",
         ]
-    lines.append(END)
+    lines.append(SECTIONS[broker].end)
     return "\n".join(lines)
 
 
 def run_all(
     sizes: Sizes,
-    bootstrap: str,
+    broker: Broker,
     workdir: Path,
     mode: str,
     *,
@@ -720,7 +730,7 @@ def run_all(
         pair: dict[RateControl, RunResult] = {}
         for control in CONTROLS:
             log(f"running ({scenario.key}) {scenario.title}, {control.value}...")
-            pair[control] = result = run_one(scenario, control, bootstrap, workdir, log)
+            pair[control] = result = run_one(scenario, control, broker, workdir, log)
             total = span(result, SKIP_S, end_second(result))
             log(f"  {_pct(total.used)} of the quota used, {_pct(total.rejected_share)} 60007")
             if raw is not None:
@@ -729,8 +739,8 @@ def run_all(
                     orjson.dumps(dump(result), option=orjson.OPT_NON_STR_KEYS)
                 )
         results[scenario.key] = pair
-        plot(pair, plots / plot_name(scenario))
-    return section(results, mode=mode, started=started)
+        plot(pair, plots / plot_name(scenario, broker.kind))
+    return section(results, mode=mode, started=started, broker=broker.kind)
 
 
 def dump(result: RunResult) -> dict[str, Any]:

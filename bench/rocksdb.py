@@ -18,6 +18,13 @@
   came after the offset RocksDB persisted (the retained-volume case of the StatefulSet).
 * The RocksDB options are the worker's defaults (``streams.settings``), unless the environment
   sets ``STREAMS_ROCKSDB_*``.
+
+On Apache Kafka (the default) the workers run the production transport: Faust's recovery reads
+each changelog partition up to the end offset Kafka's ListOffsets reports, which is the log end.
+On the embedded Tansu that answer is the last batch's base offset + 1, and the records read are
+only right because the ``tansu://`` transport corrects the end offsets with one fetch per
+partition (``streams.engine.tansu``); the seeded changelog is written in big batches, so there
+the correction is what makes the recovery read all of it.
 """
 
 from __future__ import annotations
@@ -39,14 +46,16 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from bench.brokers import KAFKA, Broker, broker_name, broker_setup
 from bench.harness import (
     Process,
     Result,
     Run,
-    Section,
     _outcomes,
     _spawn,
+    command,
     disk_usage,
+    sections,
     start_emulator,
     worker_env,
 )
@@ -58,15 +67,17 @@ from streams_devkit.broker import create_topics, free_port, terminate
 from streams_devkit.workload import LoadSpec, load_workload
 
 MIB = 2**20
-#: The section's markers in bench/RESULTS.md: only what lies between them is rewritten.
-BEGIN = "<!-- bench:rocksdb -->"
-END = "<!-- /bench:rocksdb -->"
-SECTION = Section(BEGIN, END)
+#: The section's markers in bench/RESULTS.md, per broker: only what lies between them is
+#: rewritten. SECTION, BEGIN and END are Apache Kafka's.
+SECTIONS = sections("rocksdb")
+SECTION = SECTIONS[KAFKA]
+BEGIN, END = SECTION.begin, SECTION.end
 #: Faust's log lines around recovery (faust/tables/recovery.py).
 RESTORING = "Restoring state from changelog topics"
 COMPLETE = "Recovery complete"
 #: Producer batches for seeding: few record batches per partition keep the broker's fetches
-#: cheap (docs/EMBEDDED_BROKER.md, section g).
+#: cheap (docs/EMBEDDED_BROKER.md, section g). 1 MiB is also about the largest batch Apache
+#: Kafka takes by default (max.message.bytes = 1 MiB + 12 bytes).
 SEED_BATCH_BYTES = 1024 * 1024
 #: Seeded entries are older than anything the workload publishes (2026-11-25 09:00 UTC).
 SEED_OCCURRED_US = 1_764_000_000_000_000
@@ -242,8 +253,9 @@ def records_to_read(log: str, topic: str) -> int:
 class Recoveries:
     """Workers of one app (topics, emulator) started one after another on chosen data dirs."""
 
-    def __init__(self, bootstrap: str, workdir: Path, sizes: Sizes) -> None:
-        self.bootstrap, self.workdir, self.sizes = bootstrap, workdir, sizes
+    def __init__(self, broker: Broker, workdir: Path, sizes: Sizes) -> None:
+        self.broker, self.workdir, self.sizes = broker, workdir, sizes
+        self.bootstrap = bootstrap = broker.bootstrap
         self.prefix = f"r{secrets.token_hex(4)}-"
         self.app_id = f"{self.prefix}app"
         self.changelog = f"{self.app_id}-last-applied-changelog"
@@ -255,7 +267,7 @@ class Recoveries:
         self.started = 0
 
     def env(self, store: str, data_dir: Path, web_port: int) -> dict[str, str]:
-        base = worker_env(self.bootstrap, self.prefix, self.sizes.partitions, self.emulator.url)
+        base = worker_env(self.broker, self.prefix, self.sizes.partitions, self.emulator.url)
         return base | {
             "STREAMS_TABLE_STORE": store,
             "STREAMS_DATA_DIR": str(data_dir),
@@ -355,10 +367,11 @@ class RecoveryResults:
 
 
 def recovery(
-    bootstrap: str, workdir: Path, sizes: Sizes, log: Callable[[str], None] = print
+    broker: Broker, workdir: Path, sizes: Sizes, log: Callable[[str], None] = print
 ) -> RecoveryResults:
     """Seed, then memory:// and rocksdb:// fresh recoveries, a flood, and the restart."""
-    run = Recoveries(bootstrap, workdir, sizes)
+    bootstrap = broker.bootstrap
+    run = Recoveries(broker, workdir, sizes)
     n = sizes.conversations
     try:
         log(f"seeding {n} table records into {run.changelog}...")
@@ -430,8 +443,9 @@ def section(
     mode: str,
     load: tuple[float, float, float],
     started: datetime,
+    broker: str = KAFKA,
 ) -> str:
-    """The RESULTS.md section of scenario (i), between its markers."""
+    """The RESULTS.md section of scenario (i) on ``broker`` (its kind), between its markers."""
     memory, rocks = median_pair(pairs)
     rocks_runs = [x for x in rec.steps if x.store == ROCKSDB and x.kind == "fresh"]
     memory_runs = [x for x in rec.steps if x.store == MEMORY]
@@ -491,15 +505,14 @@ def section(
         ),
     ]
     lines = [
-        BEGIN,
-        "## RocksDB table store (scenario i, issue 19)",
+        SECTIONS[broker].begin,
+        f"## RocksDB table store (scenario i, issue 19) on {broker_name(broker)}",
         "",
-        f"`python -m bench.run --only rocksdb{' --quick' if mode == 'quick' else ''}` on "
-        f"{started:%Y-%m-%d %H:%M} UTC (or as part of the full run). Load average at the start "
+        f"{command(mode, broker, 'rocksdb')} on {started:%Y-%m-%d %H:%M} UTC (or as part of "
+        f"the full run), on {broker_setup(broker)}. Load average at the start "
         f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min) on "
-        f"{len(os.sched_getaffinity(0))} CPUs: other engineers' test runs shared the machine, "
-        'so the throughput figures are noisy. Method: bench/PROFILE.md, "RocksDB table '
-        'store".',
+        f"{len(os.sched_getaffinity(0))} CPUs, shared with the broker and with whatever else "
+        'ran on the machine. Method: bench/PROFILE.md, "RocksDB table store".',
         "",
         *(f"* {name}: **{value}** [{target}]" for name, value, target in ratios),
         "",
@@ -545,6 +558,6 @@ def section(
         f"x {ROCKSDB_WRITE_BUFFERS}, block cache {s.rocksdb_block_cache_mb} MiB, max open files "
         f"{s.rocksdb_max_open_files}, per partition; standby replicas "
         f"{s.table_standby_replicas} (one worker: none could be placed anyway).",
-        END,
+        SECTIONS[broker].end,
     ]
     return "\n".join(lines)

@@ -4,15 +4,18 @@ section writer, without running workers (a real run takes minutes)."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
 from bench import rate
+from bench.brokers import TANSU
 from bench.rate import RunResult, Sample, Scenario
 from streams.core.partitioning import partition_for
 from streams.core.rate_control import RateControl
+from streams_devkit.kafka import KAFKA_VERSION
 
 LOG_LINE = (
     "[2026-12-02 02:30:12,582] [1] [INFO] aiokafka.consumer.group_coordinator: Setting newly "
@@ -97,16 +100,7 @@ def test_settling_after_the_quota_changes() -> None:
     assert rate.risen_at(_result(more, longer), 8, 14) == 1
 
 
-def test_the_section_writer_keeps_the_rest_of_the_file_and_plots_are_drawn(
-    tmp_path: Path,
-) -> None:
-    heading = "## Profiles, changes made, and what is left"
-    text = "# Benchmark results\n\n<!-- bench:rocksdb -->\nR\n<!-- /bench:rocksdb -->\n\n" + heading
-    first = rate.SECTION.replace(text, f"{rate.BEGIN}\nold\n{rate.END}", heading)
-    assert first.index("bench:rocksdb") < first.index("old") < first.index(heading)
-    second = rate.SECTION.replace(first, f"{rate.BEGIN}\nnew\n{rate.END}", heading)
-    assert "old" not in second and second.replace("new", "old") == first
-
+def test_the_section_names_its_broker_and_plots_are_drawn(tmp_path: Path) -> None:
     scenario = Scenario("h", "t", workers=2, partitions=4, budget=200, demand=300,
                         duration_s=12, quota_steps=((4, 100), (8, 200)))  # fmt: skip
     calls = [(1000.0 + s + i / 1000, 0, str(i % 4)) for s in range(12) for i in range(150)]
@@ -118,3 +112,13 @@ def test_the_section_writer_keeps_the_rest_of_the_file_and_plots_are_drawn(
     assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     fig = rate.figures(pair)
     assert any("halved" in label for label, *_ in fig.rows)
+    started = datetime.now(UTC)
+    on_kafka = rate.section({"h": pair}, mode="quick", started=started)
+    assert on_kafka.startswith(rate.BEGIN) and on_kafka.endswith(rate.END)
+    assert f"on Apache Kafka {KAFKA_VERSION}" in on_kafka.splitlines()[1]
+    assert "`python -m bench.run --only rate --quick`" in on_kafka
+    assert "(plots/rate-h.png)" in on_kafka
+    on_tansu = rate.section({"h": pair}, mode="full", started=started, broker=TANSU)
+    assert on_tansu.startswith(rate.SECTIONS[TANSU].begin) and "on Tansu " in on_tansu
+    assert "`python -m bench.run --only rate --broker tansu`" in on_tansu
+    assert "(plots/rate-h-tansu.png)" in on_tansu

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import orjson
 
-from bench import rocksdb
+from bench import rate, rocksdb
+from bench.brokers import KAFKA, TANSU, Broker
 from bench.harness import Result, Run
-from bench.run import PROFILE, with_profile
+from bench.run import INTRO, MAIN, PROFILE, TITLE, compose
 from streams.core.partitioning import partition_for
 from streams.core.records import LastApplied
 from streams_devkit.workload import LoadSpec, load_workload
@@ -28,24 +29,35 @@ def test_seeded_records_are_the_tables_own() -> None:
     assert partition == partition_for(b"user-000005", 12)
 
 
-def test_the_section_replaces_only_itself() -> None:
-    heading = PROFILE.read_text(encoding="utf-8").splitlines()[0]
-    others = f"# Benchmark results\n\nother sections\n\n{heading}\n\nold notes\n"
-    first = rocksdb.SECTION.replace(others, f"{rocksdb.BEGIN}\none\n{rocksdb.END}", heading)
-    assert first.startswith("# Benchmark results\n\nother sections\n\n" + rocksdb.BEGIN)
-    second = rocksdb.SECTION.replace(first, f"{rocksdb.BEGIN}\ntwo\n{rocksdb.END}", heading)
-    assert second == first.replace("\none\n", "\ntwo\n")
-    refreshed = with_profile(second)
-    assert refreshed.endswith(PROFILE.read_text(encoding="utf-8"))
-    assert rocksdb.SECTION.extract(refreshed) == f"{rocksdb.BEGIN}\ntwo\n{rocksdb.END}"
+def _marked(section: rocksdb.Section, text: str) -> str:
+    return f"{section.begin}\n{text}\n{section.end}"
+
+
+def test_a_run_rewrites_only_its_own_sections_kafka_first() -> None:
+    """Each (scenarios, broker) section is kept until a run of its own rewrites it; Apache
+    Kafka's sections come before Tansu's, the profile notes last."""
+    tansu_rocks = _marked(rocksdb.SECTIONS[TANSU], "tansu rocks")
+    kafka_rate = _marked(rate.SECTIONS[KAFKA], "kafka rate")
+    old = f"# Benchmark results\n\nunmarked\n\n{tansu_rocks}\n\n{kafka_rate}\n\nold notes\n"
+    first = compose(old, {rocksdb.SECTIONS[KAFKA]: _marked(rocksdb.SECTION, "one")})
+    assert first == "\n\n".join(
+        [TITLE, INTRO, _marked(rocksdb.SECTION, "one"), kafka_rate, tansu_rocks,
+         PROFILE.read_text(encoding="utf-8")]
+    )  # fmt: skip
+    second = compose(first, {MAIN[TANSU]: _marked(MAIN[TANSU], "tansu main")})
+    assert second.index("one") < second.index("kafka rate") < second.index("tansu main")
+    assert second.index("tansu main") < second.index("tansu rocks")
+    third = compose(second, {rocksdb.SECTION: _marked(rocksdb.SECTION, "two")})
+    assert third == second.replace("\none\n", "\ntwo\n")
 
 
 def test_a_tiny_recovery_run(broker: str, tmp_path: Path) -> None:
-    """Seed, recover into memory and RocksDB, flood, restart on the same data dir."""
+    """Seed, recover into memory and RocksDB, flood, restart on the same data dir: on Apache
+    Kafka, the workers on the production transport."""
     sizes = rocksdb.Sizes(
         pairs=1, flood=100, conversations=1_000, flood_at_scale=200, tail=50, partitions=2
     )
-    result = rocksdb.recovery(broker, tmp_path, sizes, log=lambda _: None)
+    result = rocksdb.recovery(Broker(KAFKA, broker), tmp_path, sizes, log=lambda _: None)
     memory, fresh, retained = result.steps
     assert retained.kind == "retained"
     assert memory.store == rocksdb.MEMORY and fresh.store == rocksdb.ROCKSDB
@@ -65,3 +77,4 @@ def test_a_tiny_recovery_run(broker: str, tmp_path: Path) -> None:
     )
     assert text.startswith(rocksdb.BEGIN) and text.endswith(rocksdb.END)
     assert "reads only the tail (50)" in text and "keys/s" in text
+    assert "on Apache Kafka 4.4.0" in text.splitlines()[1]
