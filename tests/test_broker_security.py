@@ -39,6 +39,7 @@ from streams.client.connection import _describe as describe_failure
 from streams_devkit.broker import create_topics, free_port
 from streams_devkit.kafka import KafkaCluster, KafkaError, KafkaNode, SaslSslListener
 from streams_devkit.tls import TestPki, make_test_pki
+from tests.fixtures.broker import running
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 
 USER = "streams-worker"
@@ -89,19 +90,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     pki = make_test_pki(base / "trusted")
     stranger = make_test_pki(base / "stranger", name="a CA that signed nothing here")
     listener = SaslSslListener(keystore=pki.keystore_file, users={USER: PASSWORD})
-    cluster = KafkaCluster(nodes=1, sasl_ssl=listener)
-    cluster.start()
-    died: KafkaError | None = None
-    try:
+    with running(KafkaCluster(nodes=1, sasl_ssl=listener)) as cluster:
         yield Secured(cluster, pki, stranger)
-    finally:
-        try:
-            cluster.check_alive()
-        except KafkaError as exc:
-            died = exc
-        cluster.stop(graceful=False)
-    if died is not None:
-        raise died
 
 
 @pytest.fixture
