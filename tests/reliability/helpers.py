@@ -186,7 +186,8 @@ async def _read(
         for _ in range(50):
             if partitions:
                 break
-            await consumer.force_metadata_update()
+            # AIOKafkaConsumer has no force_metadata_update of its own: its client has.
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic)
             await asyncio.sleep(0.1)
         assert partitions, f"topic {topic} has no partitions"
