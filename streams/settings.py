@@ -241,8 +241,9 @@ class Settings(BrokerSettings):
         description=(
             "/healthz answers 503 (and Kubernetes restarts the pod) when, after start-up and "
             "outside a table recovery, the agent had events waiting and completed no window "
-            "and no IM request for this long. Must exceed the longest legitimate window, "
-            "STREAMS_SDK_RETRY_DEADLINE_S + 5 s of producing."
+            "and no IM request for this long, while the producer held no record the brokers "
+            "had not acknowledged (a broker outage is waited out). Must exceed the longest "
+            "legitimate window, STREAMS_SDK_RETRY_DEADLINE_S + 5 s of producing."
         ),
     )
     web_host: str = Field(

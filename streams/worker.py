@@ -116,6 +116,8 @@ class Worker:
 
         Progress is a finished window or a finished IM request: a window of a budget-bound
         worker with a backlog may send requests for minutes, and is not stuck while it does.
+        Nor is a window whose records wait for the brokers (two of three down): the producer
+        retries them, and a restart would not help (tests/reliability/test_cluster_faults.py).
         """
         return AgentProgress(
             started=not self.readiness.startup_problems(),
@@ -124,6 +126,7 @@ class Worker:
             completed=self.signals.completed + self.limiter.requests_done,
             recovering=bool(self._recovery().in_recovery),
             rebalancing=bool(self.app.rebalancing),
+            delivering=internals.producer_backlog(self.app) > 0,
         )
 
     def _owns(self, partition: int) -> bool:

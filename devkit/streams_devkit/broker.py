@@ -453,10 +453,13 @@ async def create_topics(
     topics: Mapping[str, int],
     *,
     timeout_s: float = 30.0,
+    replication_factor: int = 1,
 ) -> dict[str, bool]:
-    """Create ``{name: partitions}`` topics (replication 1); existing topics are left alone.
+    """Create ``{name: partitions}`` topics; existing topics are left alone.
 
-    Returns ``{name: created}`` (False when it already existed, whatever its partition count).
+    ``replication_factor`` is 1 by default (one broker: the embedded one or a single node);
+    a three-node cluster takes 3 (tests/reliability/test_cluster_faults.py). Returns
+    ``{name: created}`` (False when it already existed, whatever its partition count).
     Topics are created up front rather than left to auto-creation so partition counts are
     what the app expects and the first produce does not race topic creation. aiokafka
     reports per-topic errors in the response instead of raising, so they are checked here.
@@ -474,7 +477,10 @@ async def create_topics(
             await admin.start()
             try:
                 response = await admin.create_topics(
-                    [NewTopic(name, partitions, 1) for name, partitions in topics.items()],
+                    [
+                        NewTopic(name, partitions, replication_factor)
+                        for name, partitions in topics.items()
+                    ],
                     timeout_ms=timeout_ms,
                 )
             except TopicAlreadyExistsError:

@@ -52,6 +52,9 @@ class AgentProgress:
     recovering: bool
     #: A rebalance is running (from the revocation until the recovery that follows ends).
     rebalancing: bool
+    #: The producer holds records no broker has acknowledged yet: the agent waits for Kafka
+    #: (a broker outage, partitions below min.insync.replicas), not for itself.
+    delivering: bool = False
 
 
 @dataclass
@@ -60,7 +63,9 @@ class AgentStallDetector:
 
     Work is events waiting for the agent, or an agent that is not running. The clock starts at
     the first observation with work waiting, and starts again whenever a window completed, the
-    work is done, or a table recovery runs (a stalled recovery stops the worker by itself). A
+    work is done, a table recovery runs (a stalled recovery stops the worker by itself), or the
+    producer holds records the brokers have not taken: it retries them until they do (it is
+    idempotent, nothing expires), and a restart would not bring a broker back. A
     rebalance holds the clock too, but not for longer than ``stall_s``: Faust's revocation waits
     for the agent's unprocessed events, so a stuck agent leaves the rebalance running for ever.
     Before start-up nothing is judged (the start-up probe covers that time). Fed at every
@@ -77,8 +82,12 @@ class AgentStallDetector:
             self._rebalancing_since = None
         elif self._rebalancing_since is None:
             self._rebalancing_since = now
-        holding = progress.recovering or (
-            self._rebalancing_since is not None and now - self._rebalancing_since < self.stall_s
+        holding = (
+            progress.recovering
+            or progress.delivering
+            or (
+                self._rebalancing_since is not None and now - self._rebalancing_since < self.stall_s
+            )
         )
         work = progress.pending > 0 or not progress.running
         if not progress.started or holding or not work:

@@ -102,6 +102,23 @@ MAX_POLL_RECORDS = 5_000
 #: Room for any input message the broker accepted, plus dead-letter headers.
 MAX_PRODUCE_REQUEST_BYTES = 4 * 1024 * 1024
 
+#: How long one produce request may wait for its answer (aiokafka's ``request_timeout_ms``)
+#: before it is sent again. Faust's 1,200 s left a window's records with a leader that stopped
+#: answering (frozen, cut off) for that long, although another replica led within seconds
+#: (tests/reliability/test_cluster_faults.py); 30 s is the Java client's default and Kafka's
+#: ``replica.lag.time.max.ms``, so a request waiting for a slow follower outlives its place
+#: in the ISR. The producer is idempotent (streams.engine.consumer.IdempotentProducer): a
+#: timed-out request is retried without a copy, and no batch ever expires, so there is no
+#: delivery deadline (docs/DEPLOYING.md, "Producer settings").
+PRODUCER_REQUEST_TIMEOUT_S = 30.0
+
+#: How old the producer's idea of the partition leaders may get. aiokafka refreshes it on
+#: errors that say a leader moved, but not after a request timed out: it sent a frozen
+#: leader's batches to it again and again, for as long as it stayed frozen (Faust's 5 minutes
+#: at most), although another replica led within seconds (tests/reliability/
+#: test_cluster_faults.py, the soak variant). One metadata request every 10 s is nothing.
+PRODUCER_METADATA_MAX_AGE_MS = 10_000
+
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
     """Faust configuration: production defaults plus the embedded-broker overrides."""
@@ -122,7 +139,10 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "Monitor": LeanMonitor,
         "consumer_auto_offset_reset": "earliest",
         "broker_max_poll_records": MAX_POLL_RECORDS,
+        # Delivered means on min.insync.replicas replicas: an outcome survives its leader.
         "producer_acks": -1,
+        "producer_request_timeout": PRODUCER_REQUEST_TIMEOUT_S,
+        "producer_metadata_max_age_ms": PRODUCER_METADATA_MAX_AGE_MS,
         # Dead letters carry the input bytes as received plus headers; Faust's default limit
         # (1,000,000 bytes) is below Kafka's default message size (1,048,588), so one big input
         # made its dead letter unproducible and stopped the worker on every restart.

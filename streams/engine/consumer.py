@@ -40,7 +40,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -452,11 +452,26 @@ class Producer(faust_aiokafka.Producer):
             self.buffer.app = self.app
 
 
+class IdempotentProducer(Producer):
+    """The producer on Apache Kafka: idempotent (Faust turns it on only inside transactions).
+
+    A batch sent again after its answer was lost (a leader killed or frozen mid-request) is
+    dropped by the broker instead of written twice, and aiokafka never expires an idempotent
+    batch, so a window waits out a broker outage instead of failing after the request timeout
+    (docs/DEPLOYING.md, "Producer settings"; tests/reliability/test_cluster_faults.py). The
+    embedded Tansu refuses the producer id it needs, so its transport keeps :class:`Producer`.
+    """
+
+    def _settings_extra(self) -> Any:
+        """aiokafka's extra settings: idempotence, with ``acks=all`` (which it requires)."""
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
 class Transport(faust_aiokafka.Transport):
     """Selected by ``streamskafka://host:port``."""
 
     Consumer = GaplessConsumer
-    Producer = Producer
+    Producer: ClassVar[type[faust_aiokafka.Producer]] = IdempotentProducer
 
 
 TRANSPORTS.aliases.setdefault(SCHEME, f"{__name__}:Transport")

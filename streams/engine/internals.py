@@ -42,6 +42,9 @@ SUBCLASSED: Final[dict[str, dict[str, str]]] = {
         "_is_changelog_tp": "method: whether a partition is a table changelog's (never acked)",
         "_stopped": "state: mode's stopped event, ends the fetch loop",
     },
+    "faust.transport.drivers.aiokafka.Producer": {
+        "_settings_extra": "hook: aiokafka settings Faust has none for (idempotence)",
+    },
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread": {
         "_create_worker_consumer": "hook: shorten the fetch long-poll for the embedded broker",
         "_highwaters": "hook: the embedded broker's end offsets, corrected",
@@ -64,6 +67,19 @@ def aiokafka_producer(app: Any) -> Any:
     """The app's aiokafka producer (``Producer._ensure_producer``): Faust has no batch API, and
     its per-record path costs more than the rest of the window (streams.engine.sink)."""
     return app.producer._ensure_producer()
+
+
+def producer_backlog(app: Any) -> int:
+    """Batches the app's aiokafka producer holds that no broker has acknowledged yet: queued
+    (``MessageAccumulator._batches``) or sent and unanswered (``._pending_batches``); 0 before
+    the producer starts (Faust's ``Producer._producer``). The liveness probe does not count a
+    window waiting for the brokers to take its records as a stuck agent (streams.worker)."""
+    producer = app.producer._producer
+    if producer is None:
+        return 0
+    accumulator = producer._message_accumulator
+    queued = sum(len(batches) for batches in accumulator._batches.values())
+    return queued + len(accumulator._pending_batches)
 
 
 def aiokafka_consumer(thread: Any) -> Any:

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from aiokafka.errors import KafkaTimeoutError
+
 from streams.core.partitioning import partition_for
+
+log = logging.getLogger(__name__)
+
+#: While a partition's previous batch waits for the brokers: how often a batch is offered
+#: again, and how often the wait is logged.
+QUEUE_RETRY_S = 0.2
+QUEUE_WARN_EVERY_S = 30.0
 
 
 class BatchSink:
@@ -61,17 +71,44 @@ class BatchSink:
         batch, count = producer.create_batch(), 0
         for key, value in records:
             if batch.append(key=key, value=value, timestamp=None) is None:
-                sent.append(
-                    (await producer.send_batch(batch, self._topic, partition=partition), count)
-                )
+                sent.append((await self._queue(producer, batch, partition), count))
                 batch, count = producer.create_batch(), 0
                 if batch.append(key=key, value=value, timestamp=None) is None:
                     raise ValueError(
                         f"a record of {len(value or b'')} bytes exceeds the batch size"
                     )
             count += 1
-        sent.append((await producer.send_batch(batch, self._topic, partition=partition), count))
+        sent.append((await self._queue(producer, batch, partition), count))
         return sent
+
+    async def _queue(self, producer: Any, batch: Any, partition: int) -> asyncio.Future[Any]:
+        """``send_batch``, waiting as long as the brokers take to make room for the batch.
+
+        aiokafka queues a batch behind the partition's previous one only once the sender took
+        that one, and gives up after the producer's request timeout with ``KafkaTimeoutError``,
+        the batch not queued. With a partition below min.insync.replicas (a broker outage)
+        that is no failure of these records: the idempotent producer delivers the previous
+        batch when the brokers are back, so this one waits too (a worker crashed 30 s into a
+        two-node outage without this, tests/reliability/test_cluster_faults.py).
+        """
+        warned: float | None = None
+        while True:
+            try:
+                future: asyncio.Future[Any] = await producer.send_batch(
+                    batch, self._topic, partition=partition
+                )
+                return future
+            except KafkaTimeoutError:
+                now = time.monotonic()
+                if warned is None or now - warned >= QUEUE_WARN_EVERY_S:
+                    warned = now
+                    log.warning(
+                        "%s-%d: the brokers have not taken the partition's previous batch "
+                        "within the producer's request timeout; waiting",
+                        self._topic, partition,
+                    )  # fmt: skip
+                # aiokafka may give up again at once while the previous batch is re-queued.
+                await asyncio.sleep(QUEUE_RETRY_S)
 
 
 class Trickle:

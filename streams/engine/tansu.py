@@ -24,7 +24,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from streams.engine import internals
-from streams.engine.consumer import GaplessConsumer
+from streams.engine.consumer import GaplessConsumer, Producer
 from streams.engine.consumer import Transport as GaplessTransport
 
 FETCH_MAX_WAIT_MS = 25
@@ -89,9 +89,11 @@ class TansuConsumer(GaplessConsumer):
 
 
 class Transport(GaplessTransport):
-    """Selected by ``broker="tansu://127.0.0.1:PORT"``: the worker's transport, this consumer."""
+    """Selected by ``broker="tansu://127.0.0.1:PORT"``: the worker's transport, this consumer,
+    and a producer that is not idempotent (Tansu 0.6 answers InitProducerId with an error)."""
 
     Consumer = TansuConsumer
+    Producer = Producer
 
 
 TRANSPORTS.aliases.setdefault("tansu", f"{__name__}:Transport")

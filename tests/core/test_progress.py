@@ -106,3 +106,15 @@ def test_a_rebalance_holds_the_clock_but_not_for_ever() -> None:
     assert detector.stalled_for(progress(rebalancing=True), now=420) is None
     assert detector.stalled_for(progress(rebalancing=True), now=539) is None
     assert detector.stalled_for(progress(rebalancing=True), now=540) == 120
+
+
+def test_records_waiting_for_the_brokers_hold_the_clock_for_as_long_as_they_wait() -> None:
+    """Two of three brokers down: the window waits for its records, the producer retries them;
+    the agent is not stuck, and a restart would not bring the brokers back."""
+    detector = AgentStallDetector(stall_s=120)
+    detector.stalled_for(progress(), now=0)
+    for now in range(10, 3000, 10):
+        assert detector.stalled_for(progress(delivering=True), now=now) is None
+    assert detector.stalled_for(progress(), now=3000) is None, "delivered: a new clock"
+    assert detector.stalled_for(progress(), now=3119) is None
+    assert detector.stalled_for(progress(), now=3120) == 120

@@ -20,6 +20,7 @@ from typing import Any
 import aiokafka
 import faust
 import pytest
+from aiokafka.producer.message_accumulator import MessageAccumulator
 from faust.sensors.prometheus import PrometheusMonitor
 from faust.tables.base import Collection
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -73,6 +74,11 @@ def test_functions_reach_members_that_exist(app: faust.App) -> None:
     assert not app.web.blueprints._enabled, "every Faust view matched the prefix"
     assert assigned_in(aiokafka.AIOKafkaConsumer, "_fetch_max_wait_ms")
     assert assigned_in(Service, "_stopped")
+    assert assigned_in(faust_aiokafka.Producer, "_producer")
+    assert assigned_in(aiokafka.AIOKafkaProducer, "_message_accumulator")
+    assert assigned_in(MessageAccumulator, "_batches")
+    assert assigned_in(MessageAccumulator, "_pending_batches")
+    assert internals.producer_backlog(app) == 0, "no producer before the app starts"
 
 
 async def test_stream_processors_and_current_event(app: faust.App) -> None:
@@ -116,12 +122,18 @@ HOOK_PARAMS = {
     "_is_changelog_tp": ["self", "tp"],
     "_create_worker_consumer": ["self", "transport"],
     "_highwaters": ["self", "partitions"],
+    "_settings_extra": ["self"],
 }
 
 
 @pytest.mark.parametrize("name", sorted(HOOK_PARAMS))
 def test_hooks_keep_the_signature_the_overrides_have(name: str) -> None:
-    for klass in (faust_aiokafka.Consumer, faust_aiokafka.AIOKafkaConsumerThread):
+    classes = (
+        faust_aiokafka.Consumer,
+        faust_aiokafka.AIOKafkaConsumerThread,
+        faust_aiokafka.Producer,
+    )
+    for klass in classes:
         if hasattr(klass, name):
             assert params(getattr(klass, name)) == HOOK_PARAMS[name]
             return
