@@ -62,7 +62,7 @@ typecheck: $(STAMP)
 
 # pytest exits 5 when it collects no tests; that is a failure here, never a pass.
 test: lint typecheck $(ASYNCAPI_STAMP) $(KAFKA_STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 # Benchmarks (not part of `make test`: tests never time anything). Writes bench/RESULTS.md.
 bench: $(STAMP) $(KAFKA_STAMP)

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -135,8 +135,11 @@ class Publisher(threading.Thread):
             with self._cond:
                 self._cond.notify_all()
 
+    #: aiokafka producer settings (a subclass adds its own).
+    producer_options: ClassVar[dict[str, Any]] = {"acks": "all", "linger_ms": 5}
+
     async def _main(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self._broker, acks="all", linger_ms=5)
+        producer = AIOKafkaProducer(bootstrap_servers=self._broker, **self.producer_options)
         await producer.start()
         try:
             for docs in self._rounds:

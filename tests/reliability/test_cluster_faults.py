@@ -44,16 +44,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.kafka_io import key_of
 from streams_devkit.broker import create_topics, free_port
-from streams_devkit.kafka import KafkaCluster, KafkaError
+from streams_devkit.kafka import KafkaCluster
+from tests.fixtures.broker import running
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 from tests.reliability import cluster as meta
@@ -101,19 +101,8 @@ SEQUENTIAL = {"STREAMS_SDK_CONCURRENCY": "1"}
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[KafkaCluster]:
     """Three combined KRaft nodes (replication 3, min.insync.replicas 2) for this module."""
-    kafka = KafkaCluster(nodes=3)
-    kafka.start(timeout_s=180)
-    died: KafkaError | None = None
-    try:
+    with running(KafkaCluster(nodes=3)) as kafka:
         yield kafka
-    finally:
-        try:
-            kafka.check_alive()
-        except KafkaError as exc:
-            died = exc
-        kafka.stop(graceful=False)
-    if died is not None:
-        raise died
 
 
 def restore(kafka: KafkaCluster) -> None:
@@ -308,32 +297,14 @@ class ClusterPublisher(Publisher):
         self.wait_round(count, timeout_s=120)
         self.rounds.stop()
 
-    async def _main(self) -> None:
-        # A send waits for room while a partition's batches wait for a leader, for at most the
-        # request timeout: longer than fault 4's outage and the restart after it.
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._broker,
-            acks="all",
-            linger_ms=5,
-            enable_idempotence=True,
-            request_timeout_ms=120_000,
-        )
-        await producer.start()
-        try:
-            for docs in self._rounds:
-                started = time.monotonic()
-                values = [d if isinstance(d, bytes) else orjson.dumps(d) for d in docs]
-                futures = [await producer.send(self._topic, v, key=key_of(v)) for v in values]
-                metas = await asyncio.gather(*futures)
-                with self._cond:
-                    for doc, sent in zip(docs, metas, strict=True):
-                        self.published[(sent.partition, sent.offset)] = doc
-                    self.done_rounds += 1
-                    self.round_times.append(time.time())
-                    self._cond.notify_all()
-                await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
-        finally:
-            await producer.stop()
+    #: A send waits for room while a partition's batches wait for a leader, for at most the
+    #: request timeout: longer than fault 4's outage and the restart after it.
+    producer_options: ClassVar[dict[str, Any]] = {
+        "acks": "all",
+        "linger_ms": 5,
+        "enable_idempotence": True,
+        "request_timeout_ms": 120_000,
+    }
 
 
 class CommitWatch(threading.Thread):
