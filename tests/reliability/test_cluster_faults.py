@@ -558,6 +558,21 @@ def topics_of(placed: Placed) -> list[str]:
 # -- the faults ---------------------------------------------------------------------------------
 
 
+def restart(kafka: KafkaCluster, run: Any, victim: int) -> dict[str, Any]:
+    """Start the victim node again; its figures: how long the restart took, and until it was
+    back in sync on the test's topics."""
+    restarting = time.monotonic()
+    kafka.start_node(victim)
+    restarted = time.monotonic() - restarting
+    in_sync = wait_in_sync(kafka, topics_of(run), victim)
+    return {
+        "roles": run.roles,
+        "victim": victim,
+        "node_restart_s": round(restarted, 2),
+        "back_in_sync_after_restart_s": round(in_sync, 2),
+    }
+
+
 @pytest.mark.parametrize("role", ["changes", "outcomes"])
 def test_sigkill_of_a_partition_leader_mid_stream(
     kafka: KafkaCluster, placed: MakePlaced, figures: dict[str, Any], role: str
@@ -579,17 +594,9 @@ def test_sigkill_of_a_partition_leader_mid_stream(
     kafka.kill_node(victim)
     elected = wait_leaders_move(kafka.bootstrap, topic, victim)
     stream.publisher.wait_round(stream.round_now() + 2)
-    restarting = time.monotonic()
-    kafka.start_node(victim)
-    restarted = time.monotonic() - restarting
-    in_sync = wait_in_sync(kafka, topics_of(run), victim)
-    figures |= {
+    figures |= restart(kafka, run, victim) | {
         "fault": f"SIGKILL of the leader of {role} partitions",
-        "roles": run.roles,
-        "victim": victim,
         "leaders_elected_after_s": round(elected, 2),
-        "node_restart_s": round(restarted, 2),
-        "back_in_sync_after_restart_s": round(in_sync, 2),
     }
     finish(stream, figures, [killed])
 
@@ -612,19 +619,11 @@ def test_a_node_stopped_and_started_again(
     assert coordinator != victim
     time.sleep(max(0.0, DOWN_S - (time.time() - stopped)))  # the fault: the node stays down
     down_for = time.time() - stopped
-    restarting = time.monotonic()
-    kafka.start_node(victim)
-    restarted = time.monotonic() - restarting
-    in_sync = wait_in_sync(kafka, topics_of(run), victim)
-    figures |= {
+    figures |= restart(kafka, run, victim) | {
         "fault": f"group coordinator stopped (SIGTERM) for {DOWN_S:g} s, started again",
-        "roles": run.roles,
-        "victim": victim,
         "down_s": round(down_for, 1),
         "leaders_moved_after_s": round(moved, 2),
         "new_coordinator": coordinator,
-        "node_restart_s": round(restarted, 2),
-        "back_in_sync_after_restart_s": round(in_sync, 2),
     }
     finish(stream, figures, [stopped])
 
@@ -651,18 +650,10 @@ def test_the_active_controller_killed(
     )
     controller = meta.active_controller(kafka.bootstrap)
     stream.publisher.wait_round(stream.round_now() + 2)
-    restarting = time.monotonic()
-    kafka.start_node(victim)
-    restarted = time.monotonic() - restarting
-    in_sync = wait_in_sync(kafka, topics_of(run), victim)
-    figures |= {
+    figures |= restart(kafka, run, victim) | {
         "fault": "SIGKILL of the active controller",
-        "roles": run.roles,
-        "victim": victim,
         "new_controller": controller,
         "controller_elected_after_s": round(elected, 2),
-        "node_restart_s": round(restarted, 2),
-        "back_in_sync_after_restart_s": round(in_sync, 2),
     }
     finish(stream, figures, [killed])
 
