@@ -36,6 +36,7 @@ from aiokafka.protocol.types import (
 from aiokafka.protocol.types import TaggedFields as Tags
 
 from streams_devkit.broker import BrokerError
+from tests.reliability.helpers import wait_for
 
 T = TypeVar("T")
 
@@ -299,12 +300,9 @@ def elect_preferred_leaders(bootstrap: str, *, timeout_s: float = 60.0) -> None:
                     raise LookupError(f"ElectLeaders {topic}-{partition}: {code} {message}")
 
     asyncio.run(_with_admin(bootstrap, call, timeout_s))
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def preferred() -> bool:
         found = partitions(bootstrap, None, timeout_s=timeout_s)
-        elsewhere = [f"{t}-{p}" for (t, p), s in found.items() if s.leader != s.replicas[0]]
-        if not elsewhere:
-            return
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"preferred leaders not back in {timeout_s:g} s: {elsewhere}")
-        time.sleep(0.2)
+        return all(s.leader == s.replicas[0] for s in found.values())
+
+    wait_for(preferred, timeout_s, "every partition led by its preferred replica again")
