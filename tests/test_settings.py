@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,17 @@ def test_faust_settings_for_production_and_embedded(monkeypatch: pytest.MonkeyPa
     embedded = faust_settings(load_settings(Settings))
     assert embedded["broker"].startswith("tansu://")
     assert embedded["broker_session_timeout"] == 2.0
+
+
+def test_faust_ignores_its_own_unprefixed_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A stray PRODUCER_ACKS=0 in the pod's environment must not override acks=all."""
+    from streams.engine.app import create_app
+
+    monkeypatch.setenv("PRODUCER_ACKS", "0")
+    monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "3")
+    monkeypatch.setenv("STREAMS_DATA_DIR", str(tmp_path))
+    app, _topics, _table = create_app(load_settings(Settings))
+    assert app.conf.producer_acks == -1
+    assert app.conf.broker_session_timeout == 30.0

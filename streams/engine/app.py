@@ -151,6 +151,11 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_heartbeat_interval": settings.broker_heartbeat_interval_s,
         "broker_rebalance_timeout": settings.broker_rebalance_timeout_s,
         "table_standby_replicas": settings.table_standby_replicas,
+        # Faust reads every setting from an unprefixed environment variable too
+        # (PRODUCER_ACKS, BROKER_SESSION_TIMEOUT...), and that wins over what is passed here:
+        # a stray PRODUCER_ACKS=0 in a pod's environment would silently drop durability.
+        # Settings come only from STREAMS_* (streams.settings).
+        "env": {},
     }
     if settings.group_instance_id:
         conf["consumer_group_instance_id"] = settings.group_instance_id
