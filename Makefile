@@ -61,8 +61,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects no tests; that is a failure here, never a pass.
+# Two pytest processes (pytest-xdist), one test module at a time each, each with its own brokers:
+# most tests wait on brokers, workers and windows rather than on a core, so two share the
+# machine's two cores. `.venv/bin/pytest tests/...` alone still runs in one process.
 test: lint typecheck $(ASYNCAPI_STAMP) $(KAFKA_STAMP)
-	$(BIN)/pytest -q --durations=25
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 # Benchmarks (not part of `make test`: tests never time anything). Writes bench/RESULTS.md.
 bench: $(STAMP) $(KAFKA_STAMP)
