@@ -12,14 +12,19 @@ process those offsets one record at a time: a record that fails alone is quarant
 ``internal_error``, dead-lettered, an ERROR log line naming its position, a metric), and
 everything else is processed as usual. Failures of the broker, producer or IM are never
 quarantined: they stop the worker as before.
+
+Crash ranges are per partition, and so is the blame: while a partition is in quarantine, its
+other records run as a window of their own, so a crash among them widens that partition's range
+(a second bad record there) and a crash among other partitions' records never does. If even a
+quarantine fails (its fallback included), that failure is recorded like any crash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from aiokafka.errors import (
     CorruptRecordException,
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 RECORD_TIMEOUT_S = 10.0
 
 Window = tuple[list[Event], WindowStats]
+T = TypeVar("T")
 
 
 #: Kafka errors one record can cause (its size, its bytes); every other Kafka error is the
@@ -89,9 +95,15 @@ class CrashGuard:
         """Process ``events``; return the windows (events to ack, stats) it was run as."""
         if not len(self._table):
             return [await self._recorded(events)]
-        suspects = self._suspects(events)
-        normal = [e for e in events if id(e) not in suspects]
-        windows = [await self._recorded(normal)] if normal else []
+        quarantined = self._quarantined(events)
+        suspects = {
+            id(e)
+            for e in events
+            if (found := quarantined.get((e.message.topic, e.message.partition))) is not None
+            and found.isolates(e.message.offset, self._threshold)
+        }
+        rest = [e for e in events if id(e) not in suspects]
+        windows = [await self._recorded(batch) for batch in _batches(rest, quarantined)]
         for copies in _by_position(e for e in events if id(e) in suspects):
             windows.append(await self._alone(copies))
         # Only what is acked counts: a revoked partition's events stay for its new owner.
@@ -100,8 +112,12 @@ class CrashGuard:
 
     async def _recorded(self, events: Sequence[Event]) -> Window:
         """The processor's window; a crash is recorded against its offsets before it leaves."""
+        return await self._counted(events, self._processor.process(events))
+
+    async def _counted(self, events: Sequence[Event], work: Awaitable[T]) -> T:
+        """``work``'s result; a crash is recorded against ``events``' offsets before it leaves."""
         try:
-            return await self._processor.process(events)
+            return await work
         except Exception as exc:
             if not is_infrastructure(exc):
                 await self._record(events, exc)
@@ -130,24 +146,20 @@ class CrashGuard:
                 # one of the smallest size any broker takes, with the original's size and hash.
                 log.error("its dead letter failed too (%s); sending a smaller one",
                           type(again).__name__)  # fmt: skip
-                stats = await self._processor.quarantine(
+                # Outside the guard's records, a failure here would crash every start unseen.
+                fallback = self._processor.quarantine(
                     copies[0], exc, dead_letter_max_bytes=MIN_DEAD_LETTER_BYTES
                 )
-                return copies, stats
+                return copies, await self._counted(copies, fallback)
 
-    def _suspects(self, events: Sequence[Event]) -> set[int]:
-        """Ids of the events to process alone: in a range that crashed ``threshold`` times."""
-        ranges: dict[tuple[str, int], CrashRange | None] = {}
-        suspects: set[int] = set()
-        for event in events:
-            msg = event.message
-            tp = (msg.topic, msg.partition)
-            if tp not in ranges:
-                ranges[tp] = self._range(*tp)
-            found = ranges[tp]
-            if found is not None and found.isolates(msg.offset, self._threshold):
-                suspects.add(id(event))
-        return suspects
+    def _quarantined(self, events: Sequence[Event]) -> dict[tuple[str, int], CrashRange]:
+        """The ranges of ``events``' partitions that crashed ``threshold`` times."""
+        ranges: dict[tuple[str, int], CrashRange] = {}
+        for topic, partition in {(e.message.topic, e.message.partition) for e in events}:
+            found = self._range(topic, partition)
+            if found is not None and found.crashes >= self._threshold:
+                ranges[(topic, partition)] = found
+        return ranges
 
     def _range(self, topic: str, partition: int) -> CrashRange | None:
         stored = self._table.get(_key(topic, partition))
@@ -203,6 +215,23 @@ class CrashGuard:
         ranges = offset_ranges(((m.topic, m.partition), m.offset) for m in messages)
         for (topic, partition), event in firsts.items():
             yield topic, partition, event, ranges[(topic, partition)]
+
+
+def _batches(
+    events: Sequence[Event], quarantined: Mapping[tuple[str, int], CrashRange]
+) -> list[list[Event]]:
+    """``events`` as windows: each partition in quarantine alone, the others together.
+
+    A crash is recorded against every partition of its window, and it widens the range of a
+    partition in quarantine (a second bad record there, :func:`after_crash`): so that
+    partition's records never share a window with another partition's, whose bad record would
+    widen it.
+    """
+    batches: dict[tuple[str, int] | None, list[Event]] = {}
+    for event in events:
+        tp = (event.message.topic, event.message.partition)
+        batches.setdefault(tp if tp in quarantined else None, []).append(event)
+    return list(batches.values())
 
 
 def _by_position(events: Iterable[Event]) -> list[list[Event]]:

@@ -50,9 +50,10 @@ def test_bugs_and_record_dependent_kafka_errors_may_be_quarantined() -> None:
 # --- the guard's control flow, with a stand-in processor and table (no Faust, no broker) -------
 
 
-def events(*offsets: int) -> list[Any]:
+def events(*offsets: int, partition: int = 0) -> list[Any]:
     return [
-        SimpleNamespace(message=SimpleNamespace(topic="t", partition=0, offset=o)) for o in offsets
+        SimpleNamespace(message=SimpleNamespace(topic="t", partition=partition, offset=o))
+        for o in offsets
     ]
 
 
@@ -110,3 +111,27 @@ async def test_a_failing_dead_letter_falls_back_to_the_smallest_one() -> None:
     table["t:0"] = [2, 2, 3, "RuntimeError"]
     await guard(processor, table).process(events(1, 2))
     assert processor.quarantined == [(2, MIN_MAX_BYTES)]
+
+
+async def test_a_failing_fallback_is_recorded_like_any_crash() -> None:
+    processor, table = FailingProcessor(bad={2}, dead_letter_fails=2), Table()
+    table["t:0"] = [2, 2, 3, "RuntimeError"]
+    with pytest.raises(ProducerSendError):
+        await guard(processor, table).process(events(1, 2))
+    assert table["t:0"] == [2, 2, 4, "ProducerSendError"], "counted, still isolating offset 2"
+
+
+async def test_a_crash_in_one_partition_leaves_another_partitions_range_alone() -> None:
+    """Partition 0 is in quarantine (offset 12); partition 1's bad record (31) crashes a window.
+
+    Sharing that window, partition 0's other records would widen its range to 10..14 and count
+    a crash that was not theirs; run apart, they pass, and only partition 1 is blamed.
+    """
+    processor, table = FailingProcessor(bad={12, 31}), Table()
+    table["t:0"] = [12, 12, 3, "RuntimeError"]
+    with pytest.raises(RuntimeError):
+        await guard(processor, table).process(
+            events(10, 11, 12, 13, 14) + events(30, 31, 32, partition=1)
+        )
+    assert table["t:0"] == [12, 12, 3, "RuntimeError"]
+    assert table["t:1"] == [30, 32, 1, "RuntimeError"]
