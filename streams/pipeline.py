@@ -127,7 +127,9 @@ class WindowProcessor:
         position = Position(msg.topic, msg.partition, msg.offset)
         envelope = Envelope(msg.key, msg.value, position, partitions)
         try:
-            check = origin.verify(self._origin_key, msg.headers, msg.key, msg.value)
+            check = origin.verify(
+                self._origin_key, msg.headers, msg.key, msg.value, topic=msg.topic
+            )
             if check.verdict is origin.Verdict.FORGED:
                 stats.forged_origins += 1
             elif check.position is not None:
@@ -354,7 +356,13 @@ class WindowProcessor:
             key=envelope.key,
             value=envelope.value,
             partition=forward.partition,
-            headers=origin.sign(self._origin_key, envelope.position, envelope.key, envelope.value),
+            headers=origin.sign(
+                self._origin_key,
+                envelope.position,
+                envelope.key,
+                envelope.value,
+                destination=self._settings.changes_topic,
+            ),
         )
 
 

@@ -1,12 +1,16 @@
 """Signed origin headers: where a forwarded record was first published, and proof a worker said so.
 
 A misrouted event is forwarded to its user's partition with headers naming its original
-position, so its outcome can report that position in ``source``. Anyone who can publish to the
-changes topic can write those headers too, so they are signed: an HMAC-SHA256, under a key the
-workers share, over the position *and* the record's key and value, so a signature copied onto
-another record does not verify. Headers are input like any other: a missing, repeated,
-non-UTF-8, null or badly signed origin header is ignored (and counted), never trusted, and it
-never decides routing (:func:`streams.core.decode.decode` checks every record's partition).
+position, so its outcome can report that position in ``source``; ``streams replay`` puts the
+same headers on an event it re-publishes, so the worker orders it by its original position and
+a replay can never beat a change published after the original (docs/RELIABILITY.md). Anyone
+who can publish to the changes topic can write those headers too, so they are signed: an
+HMAC-SHA256, under a key the workers share, over the position, the topic the record was
+written to *and* the record's key and value, so a signature copied onto another record, or a
+record copied to another deployment's topic under the same secret, does not verify. Headers
+are input like any other: a missing, repeated, non-UTF-8, null or badly signed origin header is
+ignored (and counted), never trusted, and it never decides routing
+(:func:`streams.core.decode.decode` checks every record's partition).
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ NAMES: Final = (TOPIC, PARTITION, OFFSET, SIGNATURE)
 #: Bounds on what a header may hold before it is even parsed (topic names are <= 249 chars).
 _MAX_TOPIC: Final = 249
 _MAX_NUMBER_DIGITS: Final = 20
-_CONTEXT: Final = b"streams-origin-v1"
+#: Domain separation of the signing key derived from a shared secret.
+_KEY_CONTEXT: Final = b"streams-origin-v1"
+#: Domain of a signature. v2 covers the destination topic; a v1 signature (an older worker's,
+#: over the position, key and value only) never verifies, so it counts as forged.
+_SIGNATURE_CONTEXT: Final = b"streams-origin-v2"
 
 Header = tuple[str, bytes | None]
 
@@ -58,17 +66,22 @@ _FORGED: Final = OriginCheck(None, Verdict.FORGED)
 
 def derive_key(secret: bytes) -> bytes:
     """The signing key, derived from a secret every worker already has (domain-separated)."""
-    return hmac.new(secret, _CONTEXT, hashlib.sha256).digest()
+    return hmac.new(secret, _KEY_CONTEXT, hashlib.sha256).digest()
 
 
 def _signature(
-    key: bytes, origin: Position, record_key: bytes | None, record_value: bytes | None
+    key: bytes,
+    origin: Position,
+    destination: str,
+    record_key: bytes | None,
+    record_value: bytes | None,
 ) -> bytes:
-    mac = hmac.new(key, _CONTEXT, hashlib.sha256)
+    mac = hmac.new(key, _SIGNATURE_CONTEXT, hashlib.sha256)
     for part in (
         origin.topic.encode(),
         str(origin.partition).encode(),
         str(origin.offset).encode(),
+        destination.encode(),
         record_key,
         record_value,
     ):
@@ -78,14 +91,20 @@ def _signature(
 
 
 def sign(
-    key: bytes, origin: Position, record_key: bytes | None, record_value: bytes | None
+    key: bytes,
+    origin: Position,
+    record_key: bytes | None,
+    record_value: bytes | None,
+    *,
+    destination: str,
 ) -> list[tuple[str, bytes]]:
-    """The headers a worker puts on a record it forwards from ``origin``."""
+    """The headers of a record re-published from ``origin`` to the topic ``destination``: a
+    worker's forward, or a replay."""
     return [
         (TOPIC, origin.topic.encode()),
         (PARTITION, str(origin.partition).encode()),
         (OFFSET, str(origin.offset).encode()),
-        (SIGNATURE, _signature(key, origin, record_key, record_value)),
+        (SIGNATURE, _signature(key, origin, destination, record_key, record_value)),
     ]
 
 
@@ -100,8 +119,11 @@ def verify(
     headers: Iterable[Header] | Mapping[str, bytes | None] | None,
     record_key: bytes | None,
     record_value: bytes | None,
+    *,
+    topic: str,
 ) -> OriginCheck:
-    """Check a consumed record's origin headers; never raises, whatever the headers hold."""
+    """Check the origin headers of a record consumed from ``topic``; never raises, whatever
+    the headers hold. Headers signed for another topic are forged."""
     if not headers:
         return NO_ORIGIN
     found: dict[str, bytes | None] = {}
@@ -121,15 +143,17 @@ def verify(
     values = [found[name] for name in NAMES]
     if not all(isinstance(value, bytes) for value in values):
         return _FORGED  # a header with a null value
-    topic, partition, offset, signature = cast(list[bytes], values)
+    origin_topic, partition, offset, signature = cast(list[bytes], values)
     number_partition, number_offset = _number(partition), _number(offset)
-    if number_partition is None or number_offset is None or not 0 < len(topic) <= _MAX_TOPIC:
+    if number_partition is None or number_offset is None:
+        return _FORGED
+    if not 0 < len(origin_topic) <= _MAX_TOPIC:
         return _FORGED
     try:
-        origin = Position(topic.decode("ascii"), number_partition, number_offset)
+        origin = Position(origin_topic.decode("ascii"), number_partition, number_offset)
     except UnicodeDecodeError:
         return _FORGED
-    expected = _signature(key, origin, record_key, record_value)
+    expected = _signature(key, origin, topic, record_key, record_value)
     if not hmac.compare_digest(expected, signature):
         return _FORGED
     return OriginCheck(origin, Verdict.SIGNED)
