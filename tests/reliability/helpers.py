@@ -304,10 +304,59 @@ def summarize(positions: Iterable[Pos]) -> dict[int, str]:
     return {p: f"{len(o)} in [{min(o)}..{max(o)}]" for p, o in sorted(per.items())}
 
 
+def authoritative(docs: Sequence[Doc]) -> Doc:
+    """One event's authoritative outcome among its copies (in topic order): the first final
+    (``applied``/``failed``) one, else the first (README, "Outcomes")."""
+    return next((d for d in docs if d["status"] in FINAL), docs[0])
+
+
+def _order(pos: Pos, doc: Doc) -> tuple[int, int, int]:
+    """Last-write-wins order of the event ``doc`` published at ``pos``."""
+    return (*rank_of(doc), pos[1])
+
+
+def _unjustified(ledger: Ledger) -> list[tuple[Pos, Doc]]:
+    """Outcomes whose status the published events (and, for ``duplicate``, the write log)
+    contradict; from the published documents alone, trusting nothing the worker says.
+
+    * ``superseded``: ``superseded_by`` names another event of the conversation that comes
+      later in last-write-wins order;
+    * ``stale`` (reason ``stale``): another event of the conversation comes later in that order;
+    * ``duplicate``: its ``event_id`` was published for the conversation at another position,
+      or its value was written to the conversation (its own earlier copy was applied).
+    """
+    per_conversation: dict[tuple[str, str], list[tuple[tuple[int, int, int], Doc]]] = {}
+    for pos, event in ledger.published.items():
+        key = (event["user_id"], event["conversation_id"])
+        per_conversation.setdefault(key, []).append((_order(pos, event), event))
+    written = {(w["user"], w["conversation_id"], w["custom_data"]) for w in ledger.writes}
+    wrong: list[tuple[Pos, Doc]] = []
+    for doc in ledger.outcomes:
+        pos = position(doc)
+        event = ledger.published[pos]
+        key = (event["user_id"], event["conversation_id"])
+        order = _order(pos, event)
+        others = [(o, e) for o, e in per_conversation[key] if o != order]
+        if doc["status"] == "superseded":
+            ok = any(o > order and e["event_id"] == doc["superseded_by"] for o, e in others)
+        elif doc["status"] == "stale" and doc["reason"] == "stale":
+            ok = any(o > order for o, _ in others)
+        elif doc["status"] == "duplicate":
+            ok = any(e["event_id"] == event["event_id"] for _, e in others)
+            ok = ok or (*key, event["custom_data"]) in written
+        else:
+            continue
+        if not ok:
+            wrong.append((pos, doc))
+    return wrong
+
+
 def check_outcomes_cover(ledger: Ledger) -> dict[str, Any]:
-    """Every published position has >= 1 outcome, every outcome names a published position and
-    its event, validates against ``streams.contract.Outcome``, and no event is both applied and
-    failed."""
+    """Every published position has >= 1 outcome; every outcome names a published position and
+    describes its event (ids, value, version), so an event's copies agree; every outcome
+    validates against ``streams.contract.Outcome``; no event is both applied and failed; and
+    every ``superseded``, ``stale`` and ``duplicate`` outcome is borne out by the published
+    events. Needs ``ledger.writes`` (the emulator's write log)."""
     grouped = ledger.by_position()
     lost = sorted(set(ledger.published) - set(grouped))
     assert not lost, f"{len(lost)} published events have no outcome: {summarize(lost)}"
@@ -317,12 +366,14 @@ def check_outcomes_cover(ledger: Ledger) -> dict[str, Any]:
         event = ledger.published[pos]
         for doc in docs:
             Outcome.model_validate(doc)
-            assert doc["event_id"] == event["event_id"], (pos, doc)
-            assert doc["conversation_id"] == event["conversation_id"], (pos, doc)
+            for name in ("event_id", "user_id", "conversation_id", "custom_data", "version"):
+                assert doc[name] == event.get(name), (pos, name, doc)
         finals = {d["status"] for d in docs if d["status"] in FINAL}
         assert finals != FINAL, f"event at {pos} reported both applied and failed: {docs}"
+    wrong = _unjustified(ledger)
+    assert not wrong, f"{len(wrong)} outcomes the published events contradict: {wrong[:3]}"
     firsts = Counter(docs[0]["status"] for docs in grouped.values())
-    assert sum(firsts.values()) == len(ledger.published)
+    settled = Counter(authoritative(docs)["status"] for docs in grouped.values())
     duplicates = sum(1 for docs in grouped.values() if len(docs) > 1)
     final_docs = [d for d in ledger.outcomes if d["status"] in FINAL]
     return {
@@ -331,6 +382,7 @@ def check_outcomes_cover(ledger: Ledger) -> dict[str, Any]:
         "lost": len(lost),
         "duplicates": duplicates,
         "first_outcomes": dict(sorted(firsts.items())),
+        "authoritative_outcomes": dict(sorted(settled.items())),
         "retries": sum(max(0, d["attempts"] - 1) for d in final_docs),
         "max_attempts": max((d["attempts"] for d in final_docs), default=0),
     }
