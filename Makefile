@@ -23,7 +23,7 @@ ASYNCAPI_STAMP := $(ASYNCAPI_TOOLS)/node_modules/.installed
 KAFKA_POM := devkit/kafka/pom.xml
 KAFKA_STAMP := devkit/kafka/target/lib/.resolved
 
-.PHONY: demo test lint typecheck bench bench-quick soak examples lock lock-tools clean asyncapi-parser kafka
+.PHONY: demo test lint typecheck bench bench-quick soak examples lock lock-tools clean asyncapi-parser kafka bench-peer
 
 # Exactly the locked versions (pip refuses anything without a matching hash), with the build
 # backend from its own lock, then the worker and the devkit themselves without resolving or
@@ -50,6 +50,18 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 
 kafka: $(KAFKA_STAMP)
 
+# The benchmark's Kafka Streams peer (bench/peers/README.md): kafka-streams 4.4.0 pinned in its
+# pom.xml, compiled and its jars copied into target/lib by Maven (Maven Central, checksums
+# checked, ~/.m2 kept across runs); rebuilt when its pom or a source changes.
+PEER := bench/peers/kafka-streams
+PEER_STAMP := $(PEER)/target/.built
+$(PEER_STAMP): $(PEER)/pom.xml $(shell find $(PEER)/src -name '*.java')
+	rm -rf $(PEER)/target
+	mvn -q -B -f $(PEER)/pom.xml package dependency:copy-dependencies
+	touch $(PEER_STAMP)
+
+bench-peer: $(PEER_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/streams demo
 
@@ -68,10 +80,10 @@ test: lint typecheck $(ASYNCAPI_STAMP) $(KAFKA_STAMP)
 	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 # Benchmarks (not part of `make test`: tests never time anything). Writes bench/RESULTS.md.
-bench: $(STAMP) $(KAFKA_STAMP)
+bench: $(STAMP) $(KAFKA_STAMP) $(PEER_STAMP)
 	$(BIN)/python -m bench.run
 
-bench-quick: $(STAMP) $(KAFKA_STAMP)
+bench-quick: $(STAMP) $(KAFKA_STAMP) $(PEER_STAMP)
 	$(BIN)/python -m bench.run --quick
 
 # Longer reliability variants (crash/rebalance soaks); not part of `make test`.

@@ -38,7 +38,16 @@ READY = {
     "floor": re.compile(r"\bready\b"),
     "floor-tuned": re.compile(r"\bready\b"),
     "naive": re.compile(r"\bready\b"),
+    "peer": re.compile(r"\bready\b"),
 }
+#: The Kafka Streams peer (bench/peers/README.md), built by ``make bench-peer``.
+PEER_DIR = Path(__file__).with_name("peers") / "kafka-streams"
+#: The peer's JVM: a fixed heap, so its peak RSS does not follow the machine's memory size.
+PEER_JVM = ("-Xms256m", "-Xmx1g")
+#: Process kinds that call the IM (an emulator is started for them).
+IM_KINDS = ("pipeline", "naive", "peer")
+#: Process kinds that emit the contract's outcomes (windows, statuses, request ids).
+OUTCOME_KINDS = ("pipeline", "peer")
 #: Faust routes a baseline's prints through its logger, so match anywhere in the line.
 DONE = re.compile(r"\bdone (\d+) ([\d.]+)")
 _LISTENING = re.compile(r"emulator listening on (http://127\.0\.0\.1:\d+)")
@@ -127,6 +136,13 @@ class Result:
     data_bytes: int = 0
     #: CPU seconds the broker process spent from the workers' start to the end of the reads.
     broker_cpu_s: float = 0.0
+    #: CPU seconds the workers had spent when they were ready (start-up: imports, a JVM's).
+    ready_cpu_s: float = 0.0
+
+    @property
+    def applied_per_s(self) -> float:
+        """Changes the IM confirmed per second of the run."""
+        return self.applied / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def events_per_s(self) -> float:
@@ -233,9 +249,7 @@ def measure(run: Run, broker: Broker, workdir: Path) -> Result:
         f"{prefix}dead-letters": run.partitions,
     }
     asyncio.run(create_topics(bootstrap, topics))
-    emulator = (
-        start_emulator(workdir, **run.emulator_knobs) if run.kind in ("pipeline", "naive") else None
-    )
+    emulator = start_emulator(workdir, **run.emulator_knobs) if run.kind in IM_KINDS else None
     env = (
         worker_env(
             broker, prefix, run.partitions, emulator.url if emulator else "http://127.0.0.1:9"
@@ -253,13 +267,9 @@ def measure(run: Run, broker: Broker, workdir: Path) -> Result:
                 "STREAMS_WEB_PORT": str(free_port()) if run.kind == "pipeline" else "0",
             }
             log = workdir / f"{prefix}{run.kind}-{index}.log"
-            args = (
-                [sys.executable, "-m", "streams", "worker"]
-                if run.kind == "pipeline"
-                else [sys.executable, "-m", "bench.baselines", run.kind]
-            )
-            procs.append(Process(run.kind, _spawn(args, env_i, log), log))
+            procs.append(start_process(run.kind, env_i, log))
         _wait_ready(procs, run.partitions)
+        ready_cpu = sum(p.usage()[0] for p in procs)
         before = emulator.stats() if emulator else {}
         started = time.time()
         asyncio.run(
@@ -280,13 +290,14 @@ def measure(run: Run, broker: Broker, workdir: Path) -> Result:
             peak_rss=max(u[1] for u in usage),
             data_bytes=sum(disk_usage(workdir / f"{prefix}data-{i}") for i in range(run.workers)),
             broker_cpu_s=broker.cpu_s() - broker_cpu,
+            ready_cpu_s=ready_cpu,
         )
         if emulator:
             after = emulator.stats()
             result.requests = after["requests"] - before.get("requests", 0)
             result.rejected_frequency = after.get("rejected_frequency", 0)
             result.emulator_cpu_s = Process("emulator", emulator.proc, Path()).usage()[0]
-        if run.kind == "pipeline":
+        if run.kind in OUTCOME_KINDS:
             docs = [doc for _, doc in outcomes]
             result.lower_bound = lower_bound(docs)
             result.applied = sum(1 for d in docs if d["status"] == "applied")
@@ -303,6 +314,18 @@ def measure(run: Run, broker: Broker, workdir: Path) -> Result:
             terminate(p.proc, timeout_s=15)
         if emulator:
             terminate(emulator.proc, timeout_s=10)
+
+
+def start_process(kind: str, env: dict[str, str], log: Path) -> Process:
+    """Start a ``pipeline`` worker, the Kafka Streams ``peer`` or a baseline, logging to ``log``."""
+    if kind == "pipeline":
+        args = [sys.executable, "-m", "streams", "worker"]
+    elif kind == "peer":
+        classpath = f"{PEER_DIR / 'target' / 'classes'}:{PEER_DIR / 'target' / 'lib' / '*'}"
+        args = ["java", *PEER_JVM, "-cp", classpath, "streams.peer.Peer"]
+    else:
+        args = [sys.executable, "-m", "bench.baselines", kind]
+    return Process(kind, _spawn(args, env, log), log)
 
 
 #: A group of several workers counts as settled once their partitions stood still this long.

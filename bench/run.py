@@ -9,9 +9,11 @@ floors (stock Faust), the naive agent and the pipeline all run on that broker, i
 Writes ``bench/RESULTS.md``: one marked section per (scenarios, broker), each naming its broker
 and version, Apache Kafka's first, then Tansu's, then the profile notes. A run rewrites only
 the sections of its own broker and scenarios and keeps the others: ``--only main`` runs (a) to
-(e) (ratios, table, parameters and machine); ``--only rate`` scenarios (f), (g), (h), the
-shared IM quota (``bench.rate``), and redraws their plots in ``bench/plots``; ``--only
-rocksdb`` scenario (i) (``bench.rocksdb``). Without ``--only`` all three, in that order.
+(e) (ratios, table, parameters and machine); ``--only peer`` the pipeline beside the Kafka
+Streams peer (``bench/peers``, Apache Kafka only), without a quota and under the 200/s one;
+``--only rate`` scenarios (f), (g), (h), the shared IM quota (``bench.rate``), and redraws
+their plots in ``bench/plots``; ``--only rocksdb`` scenario (i) (``bench.rocksdb``). Without
+``--only`` all four, in that order.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -31,7 +34,7 @@ from pathlib import Path
 from bench import rate as shared_quota
 from bench import rocksdb
 from bench.brokers import KAFKA, KINDS, TANSU, Broker, broker_name, broker_setup, running
-from bench.harness import Result, Run, Section, command, measure, sections
+from bench.harness import PEER_DIR, PEER_JVM, Result, Run, Section, command, measure, sections
 from streams_devkit.workload import LoadSpec
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -39,9 +42,11 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 PROFILE = Path(__file__).with_name("PROFILE.md")
 #: Scenarios (a) to (e)'s section, per broker.
 MAIN = sections("main")
+#: The Kafka Streams peer's section (Apache Kafka only: its Tansu marker stays unused).
+PEER = sections("peer")
 #: Every section of RESULTS.md in the file's order: Apache Kafka's, then Tansu's.
 ORDER: tuple[Section, ...] = tuple(
-    group[kind] for kind in KINDS for group in (MAIN, rocksdb.SECTIONS, shared_quota.SECTIONS)
+    group[kind] for kind in KINDS for group in (MAIN, PEER, rocksdb.SECTIONS, shared_quota.SECTIONS)
 )
 TITLE = "# Benchmark results"
 INTRO = (
@@ -143,6 +148,42 @@ def scenarios(sizes: Sizes) -> list[tuple[str, Run]]:
 FLOOR = "a: Faust floor (consume only)"
 PIPELINE_A = "a: pipeline, emulator latency 0"
 HALF_RATE = "a: pipeline at half that rate (latency)"
+
+
+@dataclass(frozen=True)
+class PeerSizes:
+    """Events of the peer comparison: without a quota, and under the 200/s quota."""
+
+    unlimited: int
+    quota: int
+
+
+PEER_QUICK = PeerSizes(unlimited=30_000, quota=10_000)
+PEER_FULL = PeerSizes(unlimited=200_000, quota=30_000)
+PEER_LABEL = "Kafka Streams peer"
+
+
+def peer_scenarios(sizes: PeerSizes) -> list[tuple[str, Run]]:
+    """(label, run) pairs, the pipeline first, each pair back to back on the same workload
+    (scenario (a)'s: 1,000 users, 10,000 Zipf-skewed conversations)."""
+    unlimited = replace(BASE, events=sizes.unlimited)
+    quota = replace(BASE, events=sizes.quota)
+    return [
+        (
+            f"no quota: {kind_label}",
+            Run(kind, unlimited, env=UNLIMITED, emulator_knobs=NO_IM_LIMIT),
+        )
+        for kind, kind_label in (("pipeline", "pipeline"), ("peer", PEER_LABEL))
+    ] + [
+        (f"200/s quota: {kind_label}", Run(kind, quota, emulator_knobs={"rate_limit": 200}))
+        for kind, kind_label in (("pipeline", "pipeline"), ("peer", PEER_LABEL))
+    ]
+
+
+def kafka_streams_version() -> str:
+    """The kafka-streams version the peer's pom.xml pins."""
+    found = re.search(r"<kafka\.version>([^<]+)<", (PEER_DIR / "pom.xml").read_text())
+    return found.group(1) if found else "unknown"
 
 
 def _ratio(x: float, y: float) -> str:
@@ -289,6 +330,112 @@ def report(
     return "\n".join(lines)
 
 
+def peer_report(
+    results: dict[str, Result],
+    mode: str,
+    load: tuple[float, float, float] | None = None,
+) -> str:
+    """The peer's section: the pipeline against the Kafka Streams peer, same broker, emulator
+    settings and workload, without a quota and under the 200/s quota."""
+    rows = [(scope, results[f"{scope}: pipeline"], results[f"{scope}: {PEER_LABEL}"])
+            for scope in ("no quota", "200/s quota")]  # fmt: skip
+
+    def per_change(x: Result) -> float:
+        return x.requests / x.events if x.events else 0.0
+
+    def cpu(x: Result) -> float:
+        return x.cpu_s / x.events * 10_000
+
+    ratios = []
+    for scope, pipe, peer in rows:
+        p99_pipe, p99_peer = pipe.percentile(0.99) or 0.0, peer.percentile(0.99) or 0.0
+        goal = scope != "no quota"
+        ratios += [
+            (f"{scope}: events/s", _ratio(pipe.events_per_s, peer.events_per_s), "as it is"),
+            (
+                f"{scope}: applied changes/s",
+                _ratio(pipe.applied_per_s, peer.applied_per_s),
+                ">= 1.0x" if goal else "as it is",
+            ),
+            (
+                f"{scope}: IM requests per change",
+                _ratio(per_change(pipe), per_change(peer)),
+                "<= 1.0x" if goal else "as it is",
+            ),
+            (f"{scope}: CPU s per 10k events", _ratio(cpu(pipe), cpu(peer)), "as it is"),
+            (f"{scope}: p99 latency", _ratio(p99_pipe, p99_peer), "as it is"),
+            (f"{scope}: peak RSS", _ratio(pipe.peak_rss, peer.peak_rss), "as it is"),
+        ]
+    loaded = (
+        f" Load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
+        "(1 / 5 / 15 min)."
+        if load
+        else ""
+    )
+    lines = [
+        PEER[KAFKA].begin,
+        f"## The pipeline beside a Kafka Streams peer on {broker_name(KAFKA)}",
+        "",
+        f"{command(mode, KAFKA, 'peer')} on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, on "
+        f"{broker_setup(KAFKA)}. The peer (bench/peers/README.md: Kafka Streams "
+        f"{kafka_streams_version()}, Processor API, RocksDB stores, java.net.http, a token "
+        f"bucket) and the pipeline each ran once per row, back to back, on the same broker, "
+        "workload and emulator settings; each row has its own emulator. All processes share "
+        f"this machine.{loaded}",
+        "",
+        "### Ratios, pipeline / peer (goals in brackets)",
+        "",
+        *(f"* {name}: **{value}** [{target}]" for name, value, target in ratios),
+        "",
+        "### Per run",
+        "",
+        "| run | events | events/s | applied/s | IM requests | requests per change "
+        "| frequency-limit rejections | p50 ms | p99 ms | CPU s / 10k events "
+        "| of which start-up CPU s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, x in results.items():
+        p50, p99 = x.percentile(0.5), x.percentile(0.99)
+        lines.append(
+            f"| {label} | {x.events} | {x.events_per_s:,.0f} | {x.applied_per_s:,.0f} | "
+            f"{x.requests} | {per_change(x):.3f} | {x.rejected_frequency} | "
+            f"{'-' if p50 is None else f'{p50:.0f}'} | {'-' if p99 is None else f'{p99:.0f}'} | "
+            f"{cpu(x):.2f} | {x.ready_cpu_s:.1f} | {x.peak_rss / 2**20:.0f} |"
+        )
+    lines += [
+        "",
+        "CPU counts each process from its start: the start-up column is what it had spent when "
+        "it was ready (Python's imports; the JVM's start, class loading and first JIT), paid "
+        "once per run and so a larger share of a short run.",
+        "",
+        "### Parameters",
+        "",
+        *(
+            f"* {label}: {x.run.spec.describe()}, partitions={x.run.partitions}, "
+            f"window={x.run.window_ms} ms, emulator={x.run.emulator_knobs or '{}'}, "
+            f"env={x.run.env or '{}'}"
+            for label, x in results.items()
+        ),
+        f"* peer JVM: {java_version()}, {' '.join(PEER_JVM)}",
+        PEER[KAFKA].end,
+    ]
+    return "\n".join(lines)
+
+
+def run_peer(sizes: PeerSizes, broker: Broker, workdir: Path) -> dict[str, Result]:
+    """The peer comparison's runs, in order."""
+    results: dict[str, Result] = {}
+    for label, run in peer_scenarios(sizes):
+        print(f"running {label} ({run.spec.events} events)...", flush=True)
+        results[label] = result = measure(run, broker, workdir)
+        print(
+            f"  {result.events_per_s:,.0f} events/s, {result.applied_per_s:,.0f} applied/s, "
+            f"{result.requests} requests",
+            flush=True,
+        )
+    return results
+
+
 def run_rocksdb(sizes: rocksdb.Sizes, broker: Broker, workdir: Path, mode: str) -> str:
     """Scenario (i): interleaved memory/rocksdb flood pairs, then recovery; its section."""
     load = os.getloadavg()
@@ -325,13 +472,16 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes: about 16 minutes for all (4 for main, 10 rate, 2 rocksdb)",
+        help="small sizes: about 19 minutes for all (4 for main, 3 peer, 10 rate, 2 rocksdb)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--only",
-        choices=["main", "rate", "rocksdb"],
-        help="run only (a) to (e), (f) to (h) or (i), and rewrite only their section of --out",
+        choices=["main", "peer", "rate", "rocksdb"],
+        help=(
+            "run only (a) to (e), the Kafka Streams peer, (f) to (h) or (i), and rewrite only "
+            "their section of --out"
+        ),
     )
     parser.add_argument(
         "--broker",
@@ -344,6 +494,7 @@ def main() -> None:
     mode = "quick" if args.quick else "full"
     rocks_sizes = rocksdb.QUICK if args.quick else rocksdb.FULL
     rate_sizes = shared_quota.QUICK if args.quick else shared_quota.FULL
+    peer_sizes = PEER_QUICK if args.quick else PEER_FULL
 
     def write(section: Section, new: str) -> None:
         """Put ``new`` into --out at once, so a later scenario failing loses nothing."""
@@ -359,6 +510,12 @@ def main() -> None:
             load = os.getloadavg()
             results, pairs = run_main(sizes, broker, workdir)
             write(MAIN[broker.kind], report(results, sizes, mode, pairs, broker.kind, load))
+        if args.only in (None, "peer"):
+            if broker.kind == KAFKA:
+                load = os.getloadavg()
+                write(PEER[KAFKA], peer_report(run_peer(peer_sizes, broker, workdir), mode, load))
+            else:
+                print("the Kafka Streams peer runs on Apache Kafka only: skipped", flush=True)
         if args.only in (None, "rate"):
             # The plots beside --out: its sections link them as plots/rate-*.png.
             plots = args.out.parent / "plots"
