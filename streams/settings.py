@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from streams.client.connection import BrokerSettings, SecurityProtocol
-from streams.core.dead_letters import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
+from streams.core.fitting import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
 from streams.core.rate_control import RateControl
 
 __all__ = [

@@ -17,7 +17,7 @@ from streams.engine.app import create_app, create_crash_table
 from streams.engine.consumer import GaplessConsumer
 from streams.engine.guard import CrashGuard
 from streams.engine.monitor import LeanPrometheusMonitor, install_pages
-from streams.engine.sink import BatchSink
+from streams.engine.sink import OutcomeSink
 from streams.errors import ConfigError
 from streams.observability import Liveness, Metrics, Readiness, logging_config
 from streams.pipeline import WindowProcessor, WindowStats
@@ -67,7 +67,7 @@ class Worker:
             self.table,
             applier,
             # The app's own aiokafka producer (Faust exposes no batch API of its own).
-            BatchSink(partial(internals.aiokafka_producer, self.app), settings.outcomes_topic),
+            OutcomeSink(partial(internals.aiokafka_producer, self.app), settings.outcomes_topic),
             owns=self._owns,
             partitions=self._partition_count,
             set_current_event=internals.set_current_event,

@@ -18,3 +18,6 @@ REQUESTS_PER_SECOND: Final = 200
 MAX_ID_BYTES: Final = 128
 #: Largest ``version`` a JSON consumer in any language can hold exactly (2^53 - 1).
 MAX_VERSION: Final = 2**53 - 1
+#: A key cut to fit a record limit (an outcome's, a dead letter's) keeps at most this many bytes
+#: (a contract key is a user id, <= 128; longer ones are rejected `too_large`).
+MAX_KEY_PREFIX: Final = 1024

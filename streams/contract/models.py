@@ -28,7 +28,12 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from streams.contract.codes import outcome_code_description
-from streams.contract.limits import MAX_CUSTOM_DATA_BYTES, MAX_ID_BYTES, MAX_VERSION
+from streams.contract.limits import (
+    MAX_CUSTOM_DATA_BYTES,
+    MAX_ID_BYTES,
+    MAX_KEY_PREFIX,
+    MAX_VERSION,
+)
 
 #: What an account or group id never contains, as a character-class body valid both in Python's
 #: ``re`` and in ECMA 262 (with or without the ``u`` flag), so the JSON Schema pattern means the
@@ -408,7 +413,11 @@ class Outcome(BaseModel):
         json_schema_extra=schema_root(
             "outcome.schema.json",
             "The result of one change, published to the outcomes topic (key: the change "
-            "record's key bytes exactly as received). Exactly one per input record, produced "
+            "record's key bytes exactly as received, unless the outcome would then exceed the "
+            "topic's record limit: such a key is cut to its first "
+            f"{MAX_KEY_PREFIX:,} bytes at most, and the record gains the headers "
+            "original-key-size, original-key-sha256 (hex) and key-truncated-to; the value is "
+            "never cut). Exactly one per input record, produced "
             "before the record's offset is committed; a replay after a crash can give a record "
             "a second outcome (duplicate or stale, never a different applied value). Every "
             f"field is always present. {MAX_UTF8_BYTES_KEYWORD} is a vendor keyword: the "

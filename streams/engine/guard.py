@@ -34,7 +34,7 @@ from aiokafka.errors import (
 )
 
 from streams.core.crashes import CrashRange, after_crash, offset_ranges
-from streams.core.dead_letters import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
+from streams.core.fitting import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
 from streams.pipeline import Event, RetriesExhaustedError, WindowProcessor, WindowStats
 
 log = logging.getLogger(__name__)

@@ -100,6 +100,7 @@ def test_payloads_are_the_generated_schemas(summary: dict[str, Any]) -> None:
 def test_headers_are_the_worker_s(summary: dict[str, Any]) -> None:
     messages = summary["messages"]
     assert messages["deadLetter"]["headers"] == [*SOURCE_HEADERS, *CUT_HEADERS]
+    assert messages["outcome"]["headers"] == CUT_HEADERS[:3], "only the key is ever cut"
     assert messages["forwardedChange"]["headers"] == list(origin.NAMES)
 
 

@@ -6,25 +6,20 @@ import hashlib
 
 import pytest
 
-from streams.core.dead_letters import (
-    FRAMING_BYTES,
-    MAX_KEY_PREFIX,
-    MIN_MAX_BYTES,
-    SOURCE_HEADERS,
-    DeadLetter,
-    dead_letter,
-)
+from streams.contract.limits import MAX_KEY_PREFIX
+from streams.core.dead_letters import SOURCE_HEADERS, dead_letter
+from streams.core.fitting import FRAMING_BYTES, MIN_MAX_BYTES, Fitted
 from streams.core.records import Position
 
 SOURCE = Position("changes", 2, 77)
 LIMIT = 1_000_000
 
 
-def letter(key: bytes | None, value: bytes | None, limit: int = LIMIT) -> DeadLetter:
+def letter(key: bytes | None, value: bytes | None, limit: int = LIMIT) -> Fitted:
     return dead_letter(key, value, SOURCE, "too_large: 5 MiB", max_bytes=limit)
 
 
-def headers(d: DeadLetter) -> dict[str, bytes]:
+def headers(d: Fitted) -> dict[str, bytes]:
     return dict(d.headers)
 
 

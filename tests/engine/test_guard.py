@@ -16,7 +16,7 @@ from aiokafka.errors import (
 )
 from faust.exceptions import ProducerSendError
 
-from streams.core.dead_letters import MIN_MAX_BYTES
+from streams.core.fitting import MIN_MAX_BYTES
 from streams.engine.guard import CrashGuard, is_infrastructure
 from streams.pipeline import RetriesExhaustedError, WindowStats
 from tests.fakes import FailingProcessor, Table, broker_error

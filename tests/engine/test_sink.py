@@ -41,7 +41,9 @@ class _Batch:
     def __init__(self) -> None:
         self.records: list[tuple[bytes | None, bytes | None]] = []
 
-    def append(self, *, key: bytes | None, value: bytes | None, timestamp: None) -> object:
+    def append(
+        self, *, key: bytes | None, value: bytes | None, timestamp: None, headers: object
+    ) -> object:
         self.records.append((key, value))
         return object()
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from streams.contract import Outcome
 from streams.core import origin
-from streams.core.dead_letters import FRAMING_BYTES
+from streams.core.fitting import FRAMING_BYTES
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 from tests.reliability.conftest import MakePipeline
