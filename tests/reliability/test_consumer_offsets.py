@@ -354,8 +354,24 @@ async def test_a_message_for_a_full_stream_waits_for_room(consumer: Any) -> None
         queue.put_nowait(msg.offset)
 
     consumer.callback = conductor
+    looked = 0
+    full = queue.full
+
+    def counted_full() -> bool:
+        nonlocal looked
+        looked += 1
+        return full()
+
+    queue.full = counted_full  # type: ignore[method-assign]
     delivery = asyncio.ensure_future(consumer._deliver(fetched_batch(consumer, tp, 0, 1, 2)))
-    await asyncio.sleep(5 * ROOM_POLL_S)
+
+    async def looked_for_room(times: int) -> None:
+        while looked < times:
+            await asyncio.sleep(ROOM_POLL_S)
+
+    # Not a pause: the delivery has found the buffer full five times and handed nothing over.
+    await asyncio.wait_for(looked_for_room(5), timeout=5)
+    assert not delivery.done()
     assert list(queue._queue) == [-2, -1]  # type: ignore[attr-defined]
     # The stream draining its buffer.
     taken = [await asyncio.wait_for(queue.get(), timeout=5) for _ in range(5)]
