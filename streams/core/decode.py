@@ -27,6 +27,24 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_KEY_BYTES: Final = 1024
 
 
+class Unreadable(bytes):
+    """The value of a record the consumer could not read in full, and why (``why``).
+
+    Made by the fetch (:mod:`streams.engine.fetch_guard`) for a record whose header name is not
+    UTF-8 (its value's bytes kept) and for each offset of a batch that could not be read at all
+    (a decompression bomb, corrupt data, a CRC mismatch: empty). A type, not a header, so no
+    producer can make a record look like one.
+    """
+
+    why: str
+
+    def __new__(cls, data: bytes, why: str) -> Unreadable:
+        """``data`` marked unreadable for the reason ``why``."""
+        value = super().__new__(cls, data)
+        value.why = why
+        return value
+
+
 def _describe(errors: list[ErrorDetails]) -> str:
     text = "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}" for err in errors
@@ -72,6 +90,8 @@ def decode(
 ) -> Change | Rejection | Forward:
     """Classify one consumed message."""
     raw = envelope.value
+    if isinstance(raw, Unreadable):
+        return Rejection(envelope, OutcomeReason.UNPARSEABLE, raw.why[:_MAX_INFO], True)
     if envelope.key is not None and len(envelope.key) > MAX_KEY_BYTES:
         info = f"key is {len(envelope.key)} bytes; at most {MAX_KEY_BYTES} are accepted"
         return Rejection(envelope, OutcomeReason.TOO_LARGE, info, True)
@@ -111,5 +131,8 @@ def decode(
         )
         return Rejection(envelope, OutcomeReason.MISROUTED, info, True, **ids)
     version = -1 if change.version is None else change.version
-    order = (version, micros(change.occurred_at), envelope.position.offset)
+    # The offset is the source's: a replayed (or forwarded) copy ranks where its original was
+    # published, not where the copy landed, so a replay never beats a change published after
+    # its original and applied meanwhile (docs/RELIABILITY.md).
+    order = (version, micros(change.occurred_at), envelope.source.offset)
     return Change(change, envelope, order, f"{change.user_id}/{change.conversation_id}")

@@ -30,8 +30,9 @@ class Envelope:
     position: Position
     #: The topic's partition count, to detect misrouted events.
     partitions: int
-    #: Set when this record was forwarded by a worker (its origin headers verified, see
-    #: :mod:`streams.core.origin`): where it was first published.
+    #: Set when this record was forwarded by a worker or re-published by ``streams replay``
+    #: (its origin headers verified, see :mod:`streams.core.origin`): where it was first
+    #: published.
     origin: Position | None = None
 
     @property
@@ -46,7 +47,8 @@ class Change:
 
     change: CustomDataChange
     envelope: Envelope
-    #: (version or -1, occurred_at in UTC microseconds, offset), compared lexicographically.
+    #: (version or -1, occurred_at in UTC microseconds, offset), compared lexicographically;
+    #: the offset is the ``source`` one (the original position of a replay or forward).
     order: tuple[int, int, int]
     #: Table key of the conversation: ``<user_id>/<conversation_id>`` ('/' is not in ids).
     #: Made once here: a window reads it several times per change.
