@@ -1,10 +1,13 @@
 """Read outcomes as a downstream service should: one authoritative outcome per event.
 
 An event can get more than one outcome (a replay after a crash or rebalance: ``applied`` then
-``duplicate``, ``superseded`` then ``stale``). The rule (docs/RELIABILITY.md): deduplicate by
-``source``; the first final outcome (``applied`` or ``failed``) is authoritative. So the reader
-yields an event's first outcome, drops later ones, except that a later ``applied``/``failed``
-after a first non-final one is yielded too (``corrects`` is set): it is the authoritative one.
+``duplicate``, ``superseded`` then ``stale``; a copy re-published by ``streams replay``, which
+names the original ``source``: ``failed`` then ``applied``). The rule (docs/RELIABILITY.md):
+deduplicate by ``source``; the first final outcome (``applied`` or ``failed``) is authoritative,
+except that a later ``applied`` overrides a ``failed`` ("failed" means "not confirmed": the
+value is in the IM now). So the reader yields an event's first outcome and drops later ones,
+except a later final one that outranks what it yielded (``applied`` after anything else,
+``failed`` after a non-final one): it is yielded too, with ``corrects`` set.
 
 The memory of seen sources is bounded (oldest forgotten first) and per process: after a restart
 of the consumer group, outcomes after the last committed offset are read again.
@@ -50,27 +53,32 @@ class ReceivedOutcome:
     corrects: bool = False
 
 
+def _rank(status: OutcomeStatus) -> int:
+    """How authoritative an outcome is: applied over failed over any non-final one."""
+    return {OutcomeStatus.APPLIED: 2, OutcomeStatus.FAILED: 1}.get(status, 0)
+
+
 class Deduplicator:
     """The rule above, over a bounded memory of sources (pure: no Kafka)."""
 
     def __init__(self, remember: int = DEFAULT_REMEMBER) -> None:
         self._remember = remember
-        #: source -> whether the outcome yielded for it was final
-        self._seen: OrderedDict[Source, bool] = OrderedDict()
+        #: source -> the rank of the outcome yielded for it
+        self._seen: OrderedDict[Source, int] = OrderedDict()
         self.dropped = 0
 
     def admit(self, outcome: Outcome) -> tuple[bool, bool]:
-        """(yield it?, does it correct an earlier non-final outcome?)."""
+        """(yield it?, does it correct an earlier outcome?)."""
         source = source_of(outcome)
-        final = outcome.status in FINAL
+        rank = _rank(outcome.status)
         before = self._seen.get(source)
         if before is None:
-            self._seen[source] = final
+            self._seen[source] = rank
             if len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
             return True, False
-        if final and not before:
-            self._seen[source] = True
+        if rank > before and outcome.status in FINAL:
+            self._seen[source] = rank
             return True, True
         self.dropped += 1
         return False, False

@@ -1,6 +1,7 @@
 """OutcomeReader: each event's authoritative outcome once (first outcome; a later final one
-after a non-final one corrects it), records that are not outcomes skipped and counted, and
-consumer-group commits of exactly what was yielded."""
+after a non-final one corrects it, and so does an applied one after a failed one), records
+that are not outcomes skipped and counted, and consumer-group commits of exactly what was
+yielded."""
 
 from __future__ import annotations
 
@@ -23,8 +24,19 @@ def test_the_first_outcome_of_a_source_wins() -> None:
     assert dedup.admit(make_outcome("failed", 2)) == (True, False)  # another source
     assert dedup.admit(make_outcome("duplicate", 1, reason="duplicate")) == (False, False)
     assert dedup.admit(make_outcome("applied", 1)) == (False, False)
-    assert dedup.admit(make_outcome("applied", 2)) == (False, False)  # failed was final
+    assert dedup.admit(make_outcome("failed", 2)) == (False, False)
     assert dedup.dropped == 3
+
+
+def test_an_applied_outcome_after_a_failed_one_corrects_it() -> None:
+    """A replayed copy names its original source: its ``applied`` is the news a reader needs
+    ("failed" only meant "not confirmed"); a failed or non-final one after it changes nothing."""
+    dedup = Deduplicator()
+    assert dedup.admit(make_outcome("failed", 1)) == (True, False)
+    assert dedup.admit(make_outcome("stale", 1, reason="stale")) == (False, False)
+    assert dedup.admit(make_outcome("applied", 1)) == (True, True)
+    assert dedup.admit(make_outcome("failed", 1)) == (False, False)
+    assert dedup.admit(make_outcome("applied", 1)) == (False, False)
 
 
 def test_the_same_offset_of_another_partition_or_topic_is_another_event() -> None:
@@ -43,8 +55,8 @@ def test_a_final_outcome_after_a_non_final_one_corrects_it_once() -> None:
                 make_outcome(first, 1, reason=first if first != "rejected" else "schema")
             ) == (True, False)
             assert dedup.admit(make_outcome(final, 1)) == (True, True), (first, final)
-            # Now final: nothing displaces it, not even another final outcome.
-            assert dedup.admit(make_outcome("applied", 1)) == (False, False)
+            # Now final: nothing displaces it but an applied after a failed.
+            assert dedup.admit(make_outcome(final, 1)) == (False, False)
             assert dedup.admit(make_outcome("stale", 1, reason="stale")) == (False, False)
             assert dedup.dropped == 2
 
@@ -87,8 +99,9 @@ RECORDS: list[tuple[bytes, tuple[str, int, bool] | None]] = [
     (record("failed", 11, code=70169, reason="retries_exhausted"), None),  # 6
     (record("failed", 12, code=70169, reason="retries_exhausted"), ("failed", 12, False)),  # 7
     (record("failed", 12, code=70169, reason="retries_exhausted"), None),  # 8
-    (record("rejected", 13, reason="schema", info="custom_data"), ("rejected", 13, False)),  # 9
-    (record("rejected", 13, reason="schema", info="custom_data"), None),  # 10
+    (record("applied", 12), ("applied", 12, True)),  # 9: a replay's, corrects 7
+    (record("rejected", 13, reason="schema", info="custom_data"), ("rejected", 13, False)),  # 10
+    (record("rejected", 13, reason="schema", info="custom_data"), None),  # 11
 ]
 EXPECTED = [(offset, *y) for offset, (_, y) in enumerate(RECORDS) if y is not None]
 
