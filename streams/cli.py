@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 import orjson
@@ -25,6 +25,10 @@ from streams.errors import ConfigError
 from streams.kafka_io import MAX_LINE_BYTES, bootstrap_of, key_of
 from streams.settings import Settings
 from streams.settings_base import load_settings
+
+if TYPE_CHECKING:  # the commands import what they use when run: `streams --help` stays quick
+    from streams.client.ledger import Filters
+    from streams.client.tools import Reading
 
 T = TypeVar("T")
 
@@ -373,7 +377,11 @@ def _selection(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options choosing outcomes by processing time and user (replay and verify)."""
     for option in reversed(
         [
-            click.option("--since", callback=_moment, help="Outcomes processed at or after this."),
+            click.option(
+                "--since",
+                callback=_moment,
+                help="Outcomes processed at or after this (the read seeks there by timestamp).",
+            ),
             click.option("--until", callback=_moment, help="Outcomes processed before this."),
             click.option("--user", "users", multiple=True, help="Only this user (repeatable)."),
             click.option("--topic", help="Outcomes topic (default: STREAMS_OUTCOMES_TOPIC)."),
@@ -383,8 +391,8 @@ def _selection(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-async def _read_outcomes(settings: Settings, topic: str) -> Any:
-    """The outcomes topic up to its current end, with a progress bar."""
+async def _read_outcomes(settings: Settings, topic: str, filters: Filters) -> Reading:
+    """The outcomes topic from ``--since`` up to its current end, with a progress bar."""
     from streams.client.tools import read_outcomes
 
     with click.progressbar(length=0, label="reading outcomes", file=sys.stderr) as bar:
@@ -392,10 +400,29 @@ async def _read_outcomes(settings: Settings, topic: str) -> Any:
         def total(n: int) -> None:
             bar.length = n
 
-        reading = await read_outcomes(settings, topic, on_total=total, on_read=bar.update)
+        reading = await read_outcomes(settings, topic, filters, on_total=total, on_read=bar.update)
     if reading.malformed:
         click.echo(f"skipped {reading.malformed} records that are not outcomes", err=True)
     return reading
+
+
+def _origin_key(settings: Settings) -> bytes:
+    """The workers' origin signing key (as :mod:`streams.worker` derives it), which a replay
+    signs its copies' original positions with: STREAMS_ORIGIN_SIGNING_KEY, else the IM
+    secret key."""
+    from streams.core.origin import derive_key
+    from streams.sdk.config import IMSettings
+
+    secret = settings.origin_signing_key
+    if secret is None:
+        try:
+            secret = load_settings(IMSettings).secret_key
+        except ConfigError as exc:
+            raise click.ClickException(
+                "replay signs what it re-publishes with the workers' key: set "
+                f"STREAMS_ORIGIN_SIGNING_KEY or the workers' STREAMS_IM_* settings ({exc})"
+            ) from None
+    return derive_key(secret.get_secret_value().encode())
 
 
 @main.command()
@@ -421,9 +448,12 @@ def replay(
     """Re-publish the events whose outcome is `failed`, read back from their source positions.
 
     One JSON line per chosen event. An event another copy of which was settled since (applied,
-    duplicate, stale, superseded) is skipped, so running it twice publishes nothing new; a
-    re-published event the IM already has comes out `duplicate` or `stale`. Exits 1 when a
-    source record is gone (topic retention).
+    duplicate, stale, superseded), or whose conversation had a later change applied, is
+    skipped, so running it twice publishes nothing new. Each copy carries its original position
+    in signed origin headers (the workers' key: STREAMS_ORIGIN_SIGNING_KEY or the IM secret):
+    the worker ranks it there and its outcome names it, so a copy never beats a later change
+    and comes out `duplicate` or `stale` when the IM already has it or something newer. Reads
+    the outcomes topic from --since on. Exits 1 when a source record is gone (topic retention).
     """
     from streams.client.ledger import Filters
     from streams.client.tools import replay as run_replay
@@ -432,13 +462,14 @@ def replay(
     settings = _settings()
     filters = Filters(since, until, frozenset(map(OutcomeReason, reasons)), frozenset(codes),
                       frozenset(users))  # fmt: skip
+    signing_key = None if dry_run else _origin_key(settings)
 
     async def run() -> tuple[list[Any], int]:
-        reading = await _read_outcomes(settings, topic or settings.outcomes_topic)
+        reading = await _read_outcomes(settings, topic or settings.outcomes_topic, filters)
         with click.progressbar(length=0, label="re-publishing", file=sys.stderr) as bar:
             replays, settled = await run_replay(
-                settings, reading, filters, changes_topic=settings.changes_topic,
-                dry_run=dry_run, on_sent=bar.update,
+                settings, reading, changes_topic=settings.changes_topic,
+                signing_key=signing_key, on_sent=bar.update,
             )  # fmt: skip
         return replays, settled
 
@@ -477,10 +508,10 @@ def verify(
         raise click.ClickException(str(exc)) from None
 
     async def run() -> Any:
-        reading = await _read_outcomes(settings, topic or settings.outcomes_topic)
         filters = Filters(since, until, users=frozenset(users))
+        reading = await _read_outcomes(settings, topic or settings.outcomes_topic, filters)
         with click.progressbar(length=0, label="reading the IM", file=sys.stderr) as bar:
-            return await run_verify(im, reading, filters, on_user=bar.update)
+            return await run_verify(im, reading, on_user=bar.update)
 
     result = _run_kafka(settings, run())
     for line in [*result.mismatches, *result.unreadable]:

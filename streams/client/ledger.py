@@ -1,12 +1,20 @@
-"""What the outcomes topic says, as the replay and verify tools need it (pure: no Kafka, no IM).
+"""What the outcomes topic says, as replay and verify need it, folded one record at a time
+(pure: no Kafka, no IM).
 
-The authoritative outcome of an event (a source position) is its first final one (``applied``
-or ``failed``), else its first one: the rule of :mod:`streams.client.reader`. From those:
+The tools read the outcomes topic once, from ``--since`` on, and keep what they need per
+conversation and per failed event, never every record, so their memory follows the number of
+conversations (of the selected users) and of failures, not the length of the topic:
 
-* replay picks the events whose authoritative outcome is ``failed`` and that no later copy of
-  the same ``event_id`` settled (applied, or found ``duplicate``/``stale``/``superseded``);
-* verify expects, per conversation, the value of its last ``applied`` outcome in the order
-  last-write-wins decides by: (version or -1, occurred_at, source offset).
+* per conversation: its last ``applied`` outcome in last-write-wins order (version or -1,
+  occurred_at, source offset: the original position of a replayed or forwarded event, as the
+  worker ranks it), and the failed outcomes newer than that;
+* per failed event selected for replay (by ``event_id``): its newest copy, and whether a later
+  copy of it settled (``applied``, ``duplicate``, ``stale`` or ``superseded``).
+
+Replay picks the failed events that no copy settled and whose conversation has no applied
+outcome at or after them in that order: a later change was applied meanwhile (so the replay
+would come out ``stale``), or the event itself was (its answer was lost). Verify expects each
+conversation a selected final outcome names to hold the value of its last applied outcome.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from datetime import datetime
 from streams.client.reader import FINAL, Source, source_of
 from streams.contract import Outcome, OutcomeReason, OutcomeStatus
 from streams.core.decode import micros
+from streams.core.records import Order
 
 #: A copy of an event with one of these outcomes needs no replay: its value reached the IM, or a
 #: newer one did.
@@ -51,75 +60,121 @@ class Filters:
             return False
         if self.codes and outcome.code not in self.codes:
             return False
+        return self.concerns(outcome)
+
+    def concerns(self, outcome: Outcome) -> bool:
+        """Whether ``outcome``'s user is selected: only those users' conversations are kept."""
         return not self.users or outcome.user_id in self.users
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What verify needs of one final outcome: where it ranks, its event and its value."""
+
+    order: Order
+    event_id: str | None
+    custom_data: str | None
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Seen:
+        """The parts of ``outcome`` kept."""
+        return cls(order_of(outcome), outcome.event_id, outcome.custom_data)
+
+
+@dataclass(slots=True)
+class Conversation:
+    """One conversation's state: its last applied outcome and the failures newer than it."""
+
+    applied: Seen | None = None
+    #: Failed outcomes newer than ``applied``: "failed" means "not confirmed", so any of them
+    #: may be in the IM. Those an applied outcome overtakes are dropped.
+    newer_failures: list[Seen] = field(default_factory=list)
+    #: Whether a selected final outcome names it (verify checks only those).
+    named: bool = False
+
+    def add(self, outcome: Outcome) -> None:
+        """Take one final outcome of this conversation, in any order."""
+        seen = Seen.of(outcome)
+        if self.applied is not None and seen.order <= self.applied.order:
+            return  # the first of equal orders stays, as last-write-wins keeps the first
+        if outcome.status is OutcomeStatus.APPLIED:
+            self.applied = seen
+            self.newer_failures = [f for f in self.newer_failures if f.order > seen.order]
+        elif seen not in self.newer_failures:
+            self.newer_failures.append(seen)
+
+    def applied_since(self, order: Order) -> bool:
+        """Whether an outcome at or after ``order`` was applied."""
+        return self.applied is not None and self.applied.order >= order
+
+
+#: A failed event's identity: its event_id, or its source when it has none.
+EventKey = str | Source
+
+
+def _event(outcome: Outcome) -> EventKey:
+    return source_of(outcome) if outcome.event_id is None else outcome.event_id
 
 
 @dataclass
 class Ledger:
-    """The authoritative outcome of every event read, in reading order."""
+    """The state above, built by :meth:`add` from the outcomes read (``filters`` chooses)."""
 
-    outcomes: dict[Source, Outcome] = field(default_factory=dict)
+    filters: Filters = field(default_factory=Filters)
+    conversations: dict[tuple[str, str], Conversation] = field(default_factory=dict)
+    #: The newest failed copy of each selected failed event.
+    failed: dict[EventKey, Outcome] = field(default_factory=dict)
+    #: Failed events a later copy settled.
+    settled: set[EventKey] = field(default_factory=set)
 
     def add(self, outcome: Outcome) -> None:
-        """Take one outcome record (in topic order); later copies never displace a final one."""
-        source = source_of(outcome)
-        before = self.outcomes.get(source)
-        if before is None or (before.status not in FINAL and outcome.status in FINAL):
-            self.outcomes[source] = outcome
+        """Take one outcome record (in topic order)."""
+        if not self.filters.concerns(outcome):
+            return
+        event = _event(outcome)
+        if outcome.status in SETTLED and event in self.failed:
+            self.settled.add(event)
+        if outcome.status not in FINAL or not (outcome.user_id and outcome.conversation_id):
+            return
+        state = self.conversations.setdefault(
+            (outcome.user_id, outcome.conversation_id), Conversation()
+        )
+        state.add(outcome)
+        state.named |= self.filters.match(outcome)
+        if outcome.status is OutcomeStatus.FAILED and self.filters.match(outcome):
+            before = self.failed.get(event)
+            # An event whose replay failed too (a lasting outage) is replayed once, not once
+            # per copy (that would double its copies at every run): its newest copy, the one
+            # most likely still within the changes topic's retention.
+            if before is None or source_of(outcome) >= source_of(before):
+                self.failed[event] = outcome
 
     @classmethod
-    def of(cls, outcomes: Iterable[Outcome]) -> Ledger:
+    def of(cls, outcomes: Iterable[Outcome], filters: Filters | None = None) -> Ledger:
         """A ledger of ``outcomes``."""
-        ledger = cls()
+        ledger = cls(filters or Filters())
         for outcome in outcomes:
             ledger.add(outcome)
         return ledger
 
-    def to_replay(self, filters: Filters) -> tuple[list[Outcome], int]:
-        """The failed events to re-publish (oldest source first, one copy per event_id: its
-        newest), and how many were skipped because another copy of the same event_id settled
-        since."""
-        settled = {o.event_id for o in self.outcomes.values() if o.status in SETTLED and o.event_id}
-        failed = [
-            o
-            for o in self.outcomes.values()
-            if o.status is OutcomeStatus.FAILED and filters.match(o)
-        ]
-        unsettled = [o for o in failed if o.event_id not in settled]
-        # An event whose replay failed too (a lasting outage) is replayed once, not once per
-        # copy: that would double its copies at every run.
-        newest: dict[str | Source, Outcome] = {}
-        for o in sorted(unsettled, key=source_of):
-            newest[source_of(o) if o.event_id is None else o.event_id] = o
-        chosen = sorted(newest.values(), key=source_of)
-        return chosen, len(failed) - len(unsettled)
+    def to_replay(self) -> tuple[list[Outcome], int]:
+        """The failed events to re-publish (oldest source first), and how many were skipped:
+        settled by another copy, or overtaken by an applied change of their conversation."""
+        chosen: list[Outcome] = []
+        for event, outcome in self.failed.items():
+            state = self.conversations[(outcome.user_id or "", outcome.conversation_id or "")]
+            if event not in self.settled and not state.applied_since(order_of(outcome)):
+                chosen.append(outcome)
+        return sorted(chosen, key=source_of), len(self.failed) - len(chosen)
 
-    def expectations(self, filters: Filters) -> Iterator[Expectation]:
-        """Per conversation named by a selected outcome: what the IM should hold."""
-        named = {
-            (o.user_id, o.conversation_id)
-            for o in self.outcomes.values()
-            if o.user_id and o.conversation_id and o.status in FINAL and filters.match(o)
-        }
-        per_conversation: dict[tuple[str, str], list[Outcome]] = {}
-        for o in self.outcomes.values():
-            if o.status in FINAL and (o.user_id, o.conversation_id) in named:
-                per_conversation.setdefault((o.user_id or "", o.conversation_id or ""), []).append(
-                    o
-                )
-        for (user, conversation), outcomes in sorted(per_conversation.items()):
-            applied = [o for o in outcomes if o.status is OutcomeStatus.APPLIED]
-            last = max(applied, key=order_of, default=None)
-            newer_failures = [
-                o
-                for o in outcomes
-                if o.status is OutcomeStatus.FAILED
-                and (last is None or order_of(o) > order_of(last))
-            ]
-            yield Expectation(user, conversation, last, newer_failures)
+    def expectations(self) -> Iterator[Expectation]:
+        """Per conversation named by a selected final outcome: what the IM should hold."""
+        for (user, conversation), state in sorted(self.conversations.items()):
+            if state.named:
+                yield Expectation(user, conversation, state.applied, state.newer_failures)
 
 
-def order_of(outcome: Outcome) -> tuple[int, int, int]:
+def order_of(outcome: Outcome) -> Order:
     """The last-write-wins order of the outcome's event (as the worker decided it)."""
     version = -1 if outcome.version is None else outcome.version
     occurred: datetime | str | None = outcome.occurred_at
@@ -134,10 +189,10 @@ class Expectation:
 
     user_id: str
     conversation_id: str
-    #: The last applied outcome in last-write-wins order; None when none was applied.
-    applied: Outcome | None
+    #: The last applied outcome in last-write-wins order; None when none was read.
+    applied: Seen | None
     #: Failed outcomes newer than it: "failed" means "not confirmed", so any may be in the IM.
-    newer_failures: list[Outcome]
+    newer_failures: list[Seen]
 
     def check(self, im_value: str | None) -> dict[str, object] | None:
         """None when the IM agrees (no value and '' are the same: cleared), else the mismatch

@@ -27,6 +27,13 @@ MAX_IN_FLIGHT = 5_000
 MAX_CHANGE_BYTES = 64 * 1024
 
 
+#: A record as published: (key, value) or (key, value, headers).
+RawRecord = (
+    tuple[bytes | None, bytes | None]
+    | tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Published:
     """Where one record landed: its outcome will name this position as ``source``."""
@@ -129,9 +136,10 @@ class Publisher:
         ]
 
     async def publish_raw(
-        self, records: Iterable[tuple[bytes | None, bytes]], *, on_sent: Any = None
+        self, records: Iterable[RawRecord], *, on_sent: Any = None
     ) -> list[Published]:
-        """Publish (key, value) records as they are (no validation): replays, tests, tools.
+        """Publish (key, value) or (key, value, headers) records as they are (no validation):
+        replays, tests, tools.
 
         ``on_sent(n)`` is called as batches are confirmed (a progress bar's ``update``).
         """
@@ -145,8 +153,12 @@ class Publisher:
                 on_sent(len(pending))
             pending.clear()
 
-        for key, value in records:
-            pending.append(await self._producer.send(self.topic, value=value, key=key))
+        for record in records:
+            headers = record[2] if len(record) == 3 else None
+            sent = await self._producer.send(
+                self.topic, value=record[1], key=record[0], headers=headers
+            )
+            pending.append(sent)
             if len(pending) >= MAX_IN_FLIGHT:
                 await settle()
         await settle()

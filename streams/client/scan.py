@@ -11,6 +11,7 @@ Neither joins a consumer group or commits anything.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -38,14 +39,36 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     return [TopicPartition(topic, p) for p in sorted(ids)]
 
 
+async def _starts(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    since: datetime | None,
+) -> tuple[dict[TopicPartition, int], set[TopicPartition]]:
+    """Where each partition's read starts, and the partitions known to hold a record there.
+
+    With ``since``, the first offset whose timestamp is at or after it (ListOffsets by
+    timestamp); a partition with none has nothing to read.
+    """
+    if since is None:
+        return await consumer.beginning_offsets(partitions), set()
+    found = await consumer.offsets_for_times(
+        {tp: int(since.timestamp() * 1000) for tp in partitions}
+    )
+    starts = {tp: at.offset for tp, at in found.items() if at is not None}
+    return starts, set(starts)
+
+
 async def scan(
     settings: BrokerSettings,
     topic: str,
     *,
+    since: datetime | None = None,
     on_total: Progress | None = None,
     on_read: Progress | None = None,
 ) -> AsyncIterator[Any]:
-    """Every record of ``topic`` from the beginning up to the end offsets at the start.
+    """Every record of ``topic`` from the beginning, or from the first record timestamped at or
+    after ``since``, up to the end offsets at the start. Records before the start are never
+    fetched.
 
     ``on_total(n)`` is called once with the number of records to read, ``on_read(n)`` as they
     are read (a progress bar).
@@ -55,14 +78,16 @@ async def scan(
         await consumer.start()
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
-        start = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
+        start, holding = await _starts(consumer, partitions, since)
+        start = {tp: start.get(tp, end[tp]) for tp in partitions}
         if on_total is not None:
-            on_total(sum(end[tp] - start[tp] for tp in partitions))
+            on_total(sum(max(end[tp] - start[tp], 0) for tp in partitions))
         for tp in partitions:
             consumer.seek(tp, start[tp])
-        # Empty when the listed end is the start (Tansu's answer is > start for any data).
-        remaining = {tp for tp in partitions if end[tp] > start[tp]}
+        # Empty when the listed end is the start (Tansu's answer is > start for any data),
+        # unless a record was found at the start (Tansu's end may be below it).
+        remaining = {tp for tp in partitions if end[tp] > start[tp] or tp in holding}
         consumer.pause(*(set(partitions) - remaining))
         fixed: set[TopicPartition] = set()
         while remaining:

@@ -1,9 +1,14 @@
 """``streams replay`` and ``streams verify``: act on what the outcomes topic says.
 
 Replay re-publishes the events whose authoritative outcome is ``failed`` (after an IM outage,
-say), read back byte for byte from their source positions. Verify reads the IM back and reports
-each conversation whose value is not its last ``applied`` one, which finds the "failed but in
-fact applied" case of docs/RELIABILITY.md (a lost answer).
+say), read back byte for byte from their source positions, with signed origin headers naming
+that position: the worker ranks and reports the copy as the original, so a replay never beats
+a change applied meanwhile. Verify reads the IM back and reports each conversation whose value
+is not its last ``applied`` one, which finds the "failed but in fact applied" case of
+docs/RELIABILITY.md (a lost answer).
+
+Both read the outcomes topic once, from ``--since`` on (a seek by timestamp), folding each
+record into a :class:`~streams.client.ledger.Ledger`: memory per conversation, not per record.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -21,31 +27,43 @@ from streams.client.publisher import Published, Publisher
 from streams.client.reader import source_of
 from streams.client.scan import Progress, read_positions, scan
 from streams.contract import Outcome
+from streams.core import origin
+from streams.core.records import Position
 from streams.sdk import IMSettings, TencentIMClient
 from streams.sdk.client import IMRequestError
 
 #: get_list reads in flight at once: a fraction of the app's 200 requests/s budget.
 VERIFY_CONCURRENCY = 4
+#: How much earlier than ``--since`` the read starts. An outcome's record timestamp is taken
+#: by the worker's producer after its ``processed_at``, so it is never earlier, unless the
+#: topic uses LogAppendTime and the broker's clock is behind the worker's: this covers that.
+SEEK_MARGIN: Final = timedelta(minutes=5)
 
 
 @dataclass
 class Reading:
     """The outcomes topic as read: a ledger, and how many records were not outcomes."""
 
-    ledger: Ledger = field(default_factory=Ledger)
+    ledger: Ledger
     malformed: int = 0
 
 
 async def read_outcomes(
     settings: BrokerSettings,
     topic: str,
+    filters: Filters,
     *,
     on_total: Progress | None = None,
     on_read: Progress | None = None,
 ) -> Reading:
-    """The whole outcomes topic, up to its end when the read starts."""
-    reading = Reading()
-    async for record in scan(settings, topic, on_total=on_total, on_read=on_read):
+    """The outcomes topic from ``filters.since`` up to its end when the read starts.
+
+    Records before ``--since`` (less :data:`SEEK_MARGIN`) are never fetched: each partition
+    starts at the first offset whose timestamp is at or after that time.
+    """
+    reading = Reading(Ledger(filters))
+    since = None if filters.since is None else filters.since - SEEK_MARGIN
+    async for record in scan(settings, topic, since=since, on_total=on_total, on_read=on_read):
         try:
             reading.ledger.add(Outcome.model_validate_json(record.value or b""))
         except ValidationError:
@@ -81,21 +99,39 @@ class Replay:
 async def replay(
     settings: BrokerSettings,
     reading: Reading,
-    filters: Filters,
     *,
     changes_topic: str,
-    dry_run: bool,
+    signing_key: bytes | None,
     on_sent: Callable[[int], None] | None = None,
 ) -> tuple[list[Replay], int]:
-    """Re-publish the selected failed events; (each one's fate, how many were settled since)."""
-    chosen, settled = reading.ledger.to_replay(filters)
+    """Re-publish the selected failed events (none without ``signing_key``: a dry run); (each
+    one's fate, how many were skipped as settled since).
+
+    Each copy carries origin headers naming its source, signed for ``changes_topic`` with the
+    workers' key (:mod:`streams.core.origin`).
+    """
+    chosen, settled = reading.ledger.to_replay()
     records = await read_positions(settings, [source_of(o) for o in chosen])
     replays = [Replay(o, records.get(source_of(o))) for o in chosen]
     found = [(r, r.record) for r in replays if r.record is not None]
-    if not dry_run and found:
+    if signing_key is not None and found:
         async with Publisher(settings, changes_topic) as publisher:
             published = await publisher.publish_raw(
-                [(record.key, record.value) for _, record in found], on_sent=on_sent
+                [
+                    (
+                        record.key,
+                        record.value,
+                        origin.sign(
+                            signing_key,
+                            Position(*source_of(item.outcome)),
+                            record.key,
+                            record.value,
+                            destination=changes_topic,
+                        ),
+                    )
+                    for item, record in found
+                ],
+                on_sent=on_sent,
             )
         for (item, _), position in zip(found, published, strict=True):
             item.published = position
@@ -114,12 +150,11 @@ class Verification:
 async def verify(
     im: IMSettings,
     reading: Reading,
-    filters: Filters,
     *,
     on_user: Callable[[int], None] | None = None,
 ) -> Verification:
     """Compare each selected conversation's IM value with its last applied outcome."""
-    expectations = list(reading.ledger.expectations(filters))
+    expectations = list(reading.ledger.expectations())
     users = sorted({e.user_id for e in expectations})
     result = Verification(checked=len(expectations))
     values: dict[str, dict[str, str]] = {}

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from streams.client.ledger import Filters, Ledger, order_of
-from streams.client.reader import source_of
 from streams.contract import Outcome, OutcomeReason
 from tests.client.helpers import make_outcome
 
@@ -27,25 +26,37 @@ def at(second: int) -> str:
     return f"2026-11-25T10:00:{second:02d}Z"
 
 
-# add ----------------------------------------------------------------------------------------
+# add: state per conversation, not per record ------------------------------------------------
 
 
-def test_the_first_final_outcome_of_a_source_stays() -> None:
-    stale = make_outcome("stale", 1, reason="stale")
-    first = applied(1, "a")
-    ledger = Ledger.of([stale, first, failed(1), applied(1, "b")])
-    assert ledger.outcomes == {source_of(first): first}
+def test_memory_follows_conversations_and_failures_not_records() -> None:
+    """The fold keeps one entry per conversation (its last applied outcome and the failures
+    newer than it) and the failed events it may replay: 30,000 outcomes of 3 conversations,
+    copies and replays included, leave 3 entries and nothing else."""
+    ledger = Ledger()
+    for offset in range(10_000):
+        for conversation in ("c2c_a", "c2c_b", "group_g"):
+            ledger.add(applied(offset, f"v{offset}", conversation_id=conversation))
+        if offset % 1000 == 0:
+            ledger.add(make_outcome("stale", offset, reason="stale", event_id="x"))
+    assert len(ledger.conversations) == 3
+    assert ledger.failed == {} and ledger.settled == set()
+    for state in ledger.conversations.values():
+        assert state.applied is not None and state.applied.custom_data == "v9999"
+        assert state.newer_failures == []
 
-    first_failed = failed(2)
-    ledger.add(first_failed)
-    ledger.add(applied(2, "late"))
-    assert ledger.outcomes[source_of(first_failed)] is first_failed
+
+def test_failures_an_applied_outcome_overtakes_are_dropped() -> None:
+    ledger = Ledger.of([failed(1, "f1"), failed(2, "f2"), failed(2, "f2"), applied(2, "a2")])
+    [state] = ledger.conversations.values()
+    assert state.applied is not None and state.applied.custom_data == "a2"
+    assert state.newer_failures == [], "f2's own applied copy (same order) settles it too"
 
 
-def test_a_non_final_outcome_stays_until_a_final_one() -> None:
-    superseded = make_outcome("superseded", 1, reason="superseded", superseded_by="e9")
-    ledger = Ledger.of([superseded, make_outcome("stale", 1, reason="stale")])
-    assert ledger.outcomes[source_of(superseded)] is superseded
+def test_only_the_selected_users_are_kept() -> None:
+    bob = Filters(users=frozenset({"bob"}))
+    ledger = Ledger.of([applied(1, "a"), failed(2, user_id="bob")], bob)
+    assert list(ledger.conversations) == [("bob", "c2c_bob")]
 
 
 # to_replay ----------------------------------------------------------------------------------
@@ -54,15 +65,34 @@ def test_a_non_final_outcome_stays_until_a_final_one() -> None:
 def test_replay_picks_failed_events_oldest_source_first() -> None:
     outcomes = [
         failed(7, event_id="x7"),
-        applied(3, "a", event_id="x3"),
+        applied(3, "a", event_id="x3", conversation_id="c2c_other"),
         failed(2, event_id="x2", partition=1),
         failed(5, event_id="x5"),
         make_outcome("rejected", 6, reason="schema"),
         make_outcome("stale", 8, reason="stale", event_id="x8"),
     ]
-    chosen, settled = Ledger.of(outcomes).to_replay(Filters())
+    chosen, settled = Ledger.of(outcomes).to_replay()
     assert [o.event_id for o in chosen] == ["x5", "x7", "x2"]  # (topic, partition, offset)
     assert settled == 0
+
+
+def test_replay_skips_an_event_whose_conversation_applied_a_later_change() -> None:
+    """Issue 24, item 3: unversioned A (10:00:00Z, offset 100) failed, B (the same second,
+    offset 101) was applied: a copy of A could only come out stale (or, before the worker
+    ranked copies by their original position, win). Not replayed."""
+    a = failed(100, "A", event_id="A", occurred_at=at(0))
+    b = applied(101, "B", event_id="B", occurred_at=at(0))
+    assert Ledger.of([a, b]).to_replay() == ([], 1)
+    assert Ledger.of([b, a]).to_replay() == ([], 1), "in any reading order"
+    # An applied change of another conversation, or an older one of the same, changes nothing.
+    other = applied(101, "B", event_id="B", occurred_at=at(0), conversation_id="c2c_other")
+    older = applied(99, "O", event_id="O", occurred_at=at(0))
+    assert Ledger.of([a, other, older]).to_replay() == ([a], 0)
+    # A replayed copy names A's source: its applied outcome settles A too.
+    assert Ledger.of([a, applied(100, "A", event_id="A", occurred_at=at(0))]).to_replay() == (
+        [],
+        1,
+    )
 
 
 @pytest.mark.parametrize("settling", ["applied", "duplicate", "stale", "superseded"])
@@ -74,15 +104,16 @@ def test_an_event_settled_by_another_copy_is_skipped_and_counted(settling: str) 
         custom_data="f",
         reason=None if settling == "applied" else settling,
     )
-    ledger = Ledger.of([failed(1, event_id="x1"), failed(2, event_id="x2"), copy])
-    chosen, settled = ledger.to_replay(Filters())
+    other = failed(2, event_id="x2", conversation_id="c2c_other")
+    ledger = Ledger.of([failed(1, event_id="x1"), other, copy])
+    chosen, settled = ledger.to_replay()
     assert [o.event_id for o in chosen] == ["x2"]
     assert settled == 1
 
 
 def test_a_rejected_copy_settles_nothing() -> None:
     rejected = make_outcome("rejected", 9, event_id="x1", reason="clock_skew")
-    chosen, settled = Ledger.of([failed(1, event_id="x1"), rejected]).to_replay(Filters())
+    chosen, settled = Ledger.of([failed(1, event_id="x1"), rejected]).to_replay()
     assert [o.event_id for o in chosen] == ["x1"] and settled == 0
 
 
@@ -96,7 +127,7 @@ def test_an_event_that_failed_again_after_a_replay_is_replayed_once() -> None:
         failed(6, event_id="x2"),
         failed(9, event_id="x1"),
     ]
-    chosen, settled = Ledger.of(outcomes).to_replay(Filters())
+    chosen, settled = Ledger.of(outcomes).to_replay()
     # The newest copy: the one most likely still within the changes topic's retention.
     assert [(o.event_id, o.source.offset) for o in chosen] == [("x2", 6), ("x1", 9)]
     assert settled == 0
@@ -109,47 +140,40 @@ def test_replay_filters() -> None:
         failed(3, event_id="before-until", processed_at="2026-11-25T18:59:59+08:00"),
         failed(4, event_id="until", processed_at="2026-11-25T11:00:00Z"),
     ]
-    ledger = Ledger.of(outcomes)
     window = Filters(
         since=datetime(2026, 11, 25, 10, tzinfo=UTC), until=datetime(2026, 11, 25, 11, tzinfo=UTC)
     )
-    assert [o.event_id for o in ledger.to_replay(window)[0]] == ["since", "before-until"]
-    assert [o.event_id for o in ledger.to_replay(Filters(since=window.since))[0]] == [
-        "since",
-        "before-until",
-        "until",
-    ]
 
-    by_kind = Ledger.of(
-        [
-            failed(1, event_id="perm", code=70107, reason="permanent"),
-            failed(2, event_id="retry", code=70169, reason="retries_exhausted"),
-            failed(3, event_id="bob", code=70169, reason="retries_exhausted", user_id="bob"),
-        ]
-    )
-    permanent = Filters(reasons=frozenset({OutcomeReason.PERMANENT}))
-    assert [o.event_id for o in by_kind.to_replay(permanent)[0]] == ["perm"]
-    assert [o.event_id for o in by_kind.to_replay(Filters(codes=frozenset({70169})))[0]] == [
-        "retry",
-        "bob",
+    def replayed(outcomes: list[Outcome], filters: Filters) -> list[str | None]:
+        return [o.event_id for o in Ledger.of(outcomes, filters).to_replay()[0]]
+
+    assert replayed(outcomes, window) == ["since", "before-until"]
+    assert replayed(outcomes, Filters(since=window.since)) == ["since", "before-until", "until"]
+
+    by_kind = [
+        failed(1, event_id="perm", code=70107, reason="permanent"),
+        failed(2, event_id="retry", code=70169, reason="retries_exhausted"),
+        failed(3, event_id="bob", code=70169, reason="retries_exhausted", user_id="bob"),
     ]
-    assert [o.event_id for o in by_kind.to_replay(Filters(users=frozenset({"bob"})))[0]] == ["bob"]
+    permanent = Filters(reasons=frozenset({OutcomeReason.PERMANENT}))
+    assert replayed(by_kind, permanent) == ["perm"]
+    assert replayed(by_kind, Filters(codes=frozenset({70169}))) == ["retry", "bob"]
+    assert replayed(by_kind, Filters(users=frozenset({"bob"}))) == ["bob"]
     both = Filters(codes=frozenset({70169}), users=frozenset({"alice"}))
-    assert [o.event_id for o in by_kind.to_replay(both)[0]] == ["retry"]
+    assert replayed(by_kind, both) == ["retry"]
 
 
 def test_a_settled_copy_outside_the_filters_still_settles() -> None:
     copy = applied(9, "f", event_id="x1", processed_at="2026-11-26T00:00:00Z")
-    ledger = Ledger.of([failed(1, event_id="x1"), copy])
     until = Filters(until=datetime(2026, 11, 25, 12, tzinfo=UTC))
-    assert ledger.to_replay(until) == ([], 1)
+    assert Ledger.of([failed(1, event_id="x1"), copy], until).to_replay() == ([], 1)
 
 
 # expectations and check ---------------------------------------------------------------------
 
 
 def expectation(outcomes: list[Outcome], filters: Filters | None = None) -> Any:
-    [found] = Ledger.of(outcomes).expectations(filters or Filters())
+    [found] = Ledger.of(outcomes, filters).expectations()
     return found
 
 
@@ -263,14 +287,13 @@ def test_each_conversation_named_by_a_selected_final_outcome() -> None:
         make_outcome("rejected", 4, reason="schema", conversation_id="c2c_r"),
         make_outcome("stale", 5, reason="stale", conversation_id="c2c_s"),
     ]
-    ledger = Ledger.of(outcomes)
-    assert [(e.user_id, e.conversation_id) for e in ledger.expectations(Filters())] == [
+    assert [(e.user_id, e.conversation_id) for e in Ledger.of(outcomes).expectations()] == [
         ("alice", "c2c_a"),
         ("alice", "group_g"),
         ("bob", "c2c_a"),
     ]
-    bob = Filters(users=frozenset({"bob"}))
-    assert [(e.user_id, e.conversation_id) for e in ledger.expectations(bob)] == [("bob", "c2c_a")]
+    bob = Ledger.of(outcomes, Filters(users=frozenset({"bob"})))
+    assert [(e.user_id, e.conversation_id) for e in bob.expectations()] == [("bob", "c2c_a")]
 
 
 def test_a_conversation_selected_by_time_is_judged_on_all_its_outcomes() -> None:

@@ -5,6 +5,8 @@ chosen positions."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -146,3 +148,52 @@ async def test_read_positions_returns_exactly_the_wanted_records(
         (topic, 1, 3): (1, 3, b"b3"),
     }
     assert await read_positions(settings_for(broker), []) == {}
+
+
+async def test_scan_since_starts_at_the_first_record_at_or_after_it(
+    kafka_cluster: Any, topic_prefix: str
+) -> None:
+    """``since`` seeks each partition by timestamp (ListOffsets): records before it are never
+    fetched, so the scan yields, and its total counts, only the records from there on; a
+    partition with nothing that recent is not read at all. On Apache Kafka only: Tansu answers
+    a ListOffsets by timestamp with an earlier offset, so there the tools read more than they
+    need and the ``--since`` filter (on ``processed_at``) does the rest."""
+    broker = kafka_cluster.bootstrap
+    name = await new_topic(broker, f"{topic_prefix}timed", 2)
+    now = datetime.now(UTC)
+    old, since, new = now - timedelta(days=2), now - timedelta(days=1), now - timedelta(hours=1)
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=200)
+    await producer.start()
+    try:
+        for partition, values, moment in [
+            (0, [b"old0", b"old1", b"old2"], old),
+            (0, [b"new3", b"new4"], new),
+            (1, [b"old0", b"old1"], old),
+        ]:
+            stamp = int(moment.timestamp() * 1000)
+            sent = [
+                await producer.send(name, v, key=b"k", partition=partition, timestamp_ms=stamp)
+                for v in values
+            ]
+            await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    totals: list[int] = []
+    read: list[int] = []
+    async with asyncio.timeout(30):
+        records = [
+            r
+            async for r in scan(
+                settings_for(broker),
+                name,
+                since=since,
+                on_total=totals.append,
+                on_read=read.append,
+            )
+        ]
+    assert [(r.partition, r.offset, r.value) for r in records] == [(0, 3, b"new3"), (0, 4, b"new4")]
+    assert totals == [2] and sum(read) == 2
+    async with asyncio.timeout(30):
+        assert [r async for r in scan(settings_for(broker), name, since=now)] == []
+        everything = [r async for r in scan(settings_for(broker), name, since=old)]
+    assert len(everything) == 7, "since at the oldest timestamp: every record"
