@@ -16,7 +16,7 @@ from faust.serializers import codecs
 from mode.supervisors import CrashingSupervisor
 
 import streams.engine.tansu  # noqa: F401 - registers the tansu:// transport
-from streams.engine import consumer
+from streams.engine import consumer, fetch_guard
 from streams.engine.monitor import LeanMonitor
 from streams.engine.table import TrackedTable
 from streams.settings import SecurityProtocol, Settings
@@ -230,6 +230,7 @@ class Topics:
 
 def create_app(settings: Settings) -> tuple[faust.App, Topics, TrackedTable]:
     """Build the Faust app, its topics and the last-applied table (no agent yet)."""
+    fetch_guard.install(settings.max_inflated_batch_bytes)
     app = StreamsApp(settings.app_id, **faust_settings(settings))
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw"}
     topics = Topics(

@@ -20,6 +20,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Final
 
+from aiokafka.consumer import fetcher
 from faust.streams import _current_event
 
 #: Private names the engine's subclasses override (hooks) or read on ``self`` (state), with why.
@@ -41,6 +42,9 @@ SUBCLASSED: Final[dict[str, dict[str, str]]] = {
         "_thread": "state: the consumer thread, to run seeks on its loop",
         "_is_changelog_tp": "method: whether a partition is a table changelog's (never acked)",
         "_stopped": "state: mode's stopped event, ends the fetch loop",
+    },
+    "faust.app.base.App": {
+        "_on_partitions_revoked": "hook: ownership ends when a revocation begins (engine.app)",
     },
     "faust.transport.drivers.aiokafka.Producer": {
         "_settings_extra": "hook: aiokafka settings Faust has none for (idempotence)",
@@ -86,6 +90,14 @@ def aiokafka_consumer(thread: Any) -> Any:
     """The consumer thread's aiokafka consumer (``AIOKafkaConsumerThread._ensure_consumer``), to
     read a partition's position and seek it in one step on that thread (streams.engine.consumer)."""
     return thread._ensure_consumer()
+
+
+def guard_fetched_records(records_type: Callable[[bytes], Any]) -> None:
+    """Have aiokafka's fetcher read each fetched partition's bytes with ``records_type``
+    (``aiokafka.consumer.fetcher.MemoryRecords``, looked up by that name for every fetch
+    response): its own reader raises inside ``getmany`` on a record it cannot read and inflates
+    a compressed batch without a bound (streams.engine.fetch_guard). Process-wide."""
+    fetcher.MemoryRecords = records_type
 
 
 def enable_passive(stream: Any, channel: AsyncIterator[Any]) -> None:
