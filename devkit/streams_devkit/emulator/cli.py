@@ -25,7 +25,14 @@ def _announce(url: str) -> None:
 
 
 @click.command("emulator")
-@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to bind.")
+@click.option(
+    "--host", default=DEFAULT_HOST, show_default=True, help="Interface to bind (loopback only)."
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Bind a non-loopback --host, exposing the unauthenticated /debug endpoints.",
+)
 @click.option(
     "--port", type=int, default=DEFAULT_PORT, show_default=True, help="TCP port (0: any free)."
 )
@@ -49,10 +56,12 @@ def _announce(url: str) -> None:
 @click.option("--http-status", type=int, help="Answer every REST call with this HTTP status.")
 @click.option("--malformed", is_flag=True, default=None, help="Answer 200 with a malformed body.")
 @click.option("--non-json", is_flag=True, default=None, help="Answer 200 with a non-JSON body.")
-def emulator_command(host: str, port: int, db: Path, **knobs: object) -> None:
+def emulator_command(host: str, port: int, db: Path, allow_remote: bool, **knobs: object) -> None:
     """Local emulator of the Tencent Cloud Chat REST API (loopback only: /debug is open)."""
     try:
-        config = EmulatorConfig.from_env(host=host, port=port, db_path=db)
+        config = EmulatorConfig.from_env(
+            host=host, port=port, db_path=db, allow_remote=allow_remote
+        )
         flags = {name: value for name, value in knobs.items() if value is not None}
         config = dataclasses.replace(config, knobs=config.knobs.updated(flags))
     except ValueError as exc:

@@ -9,6 +9,7 @@ per knob whatever their source -- environment strings, CLI values or the JSON of
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -147,6 +148,28 @@ def knob_env_var(name: str) -> str:
     return f"{KNOB_ENV_PREFIX}{name.upper()}"
 
 
+def check_host(host: str, *, allow_remote: bool) -> None:
+    """Refuse to bind ``host`` unless it is loopback or ``allow_remote`` says so.
+
+    ``/debug/*`` reads every user's data and rewrites the knobs without authentication, so on
+    any other interface (``0.0.0.0`` included) anyone who can reach the port controls the
+    emulator. Host names other than ``localhost`` are refused too: what they resolve to is
+    not known here.
+    """
+    if allow_remote or host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass  # a host name: refused below
+    raise ValueError(
+        f"--host {host!r} is not a loopback address, and the emulator's /debug endpoints are "
+        "unauthenticated (they read every user's data and rewrite the knobs): bind 127.0.0.1, "
+        "::1 or localhost, or pass --allow-remote to expose them anyway"
+    )
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "")
     if not value:
@@ -165,6 +188,11 @@ class EmulatorConfig:
     port: int = DEFAULT_PORT
     db_path: Path = DEFAULT_DB
     knobs: Knobs = field(default_factory=Knobs)
+    #: Bind ``host`` even though it is not loopback (:func:`check_host`).
+    allow_remote: bool = False
+
+    def __post_init__(self) -> None:
+        check_host(self.host, allow_remote=self.allow_remote)
 
     @classmethod
     def from_env(
@@ -174,6 +202,7 @@ class EmulatorConfig:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         db_path: Path = DEFAULT_DB,
+        allow_remote: bool = False,
     ) -> EmulatorConfig:
         """Read credentials (``STREAMS_IM_*``) and knobs (``STREAMS_EMULATOR_*``) from ``env``.
 
@@ -191,4 +220,5 @@ class EmulatorConfig:
             port=port,
             db_path=db_path,
             knobs=Knobs.from_env(env),
+            allow_remote=allow_remote,
         )
