@@ -8,10 +8,9 @@ IM already holds the newer value, even though no "applied" outcome or record say
 
 from __future__ import annotations
 
-import time
-
 from tests.fixtures.pipeline import Pipeline
 from tests.reliability.conftest import MakePipeline
+from tests.reliability.helpers import wait_for
 from tests.test_pipeline import assert_never_backwards, change
 
 USERS = ("u-0", "u-1")
@@ -27,14 +26,14 @@ def round_of(version: int) -> list[dict]:  # type: ignore[type-arg]
 
 
 def wait_for_writes(emulator: object, value: str, count: int, pipe: Pipeline) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def written() -> bool:
         writes = [w for w in emulator.writes() if w["custom_data"] == value]  # type: ignore[attr-defined]
         if len(writes) >= count:
-            return
+            return True
         assert pipe.workers[-1].poll() is None, pipe.worker_log(len(pipe.workers) - 1)
-        time.sleep(0.05)
-    raise AssertionError(f"the worker never wrote {value} {count} times")
+        return False
+
+    wait_for(written, 60, f"the worker to write {value} {count} times")
 
 
 def test_replay_after_a_crash_mid_write_never_moves_a_value_back(
