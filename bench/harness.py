@@ -42,8 +42,11 @@ READY = {
 }
 #: The Kafka Streams peer (bench/peers/README.md), built by ``make bench-peer``.
 PEER_DIR = Path(__file__).with_name("peers") / "kafka-streams"
-#: The peer's JVM: a fixed heap, so its peak RSS does not follow the machine's memory size.
-PEER_JVM = ("-Xms256m", "-Xmx1g")
+#: The peer's JVM: a fixed heap, so its peak RSS does not follow the machine's memory size; its
+#: JIT compiler threads kept for the whole run, so their CPU can be read at its end.
+PEER_JVM = ("-Xms256m", "-Xmx1g", "-XX:-UseDynamicNumberOfCompilerThreads")
+#: The names (``comm``) of a HotSpot JVM's JIT compiler threads.
+_JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
 #: Process kinds that call the IM (an emulator is started for them).
 IM_KINDS = ("pipeline", "naive", "peer")
 #: Process kinds that emit the contract's outcomes (windows, statuses, request ids).
@@ -138,6 +141,8 @@ class Result:
     broker_cpu_s: float = 0.0
     #: CPU seconds the workers had spent when they were ready (start-up: imports, a JVM's).
     ready_cpu_s: float = 0.0
+    #: CPU seconds a JVM's JIT compiler threads spent after it was ready (the peer's).
+    jit_cpu_s: float = 0.0
 
     @property
     def applied_per_s(self) -> float:
@@ -153,6 +158,22 @@ class Result:
             return None
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def jit_cpu_s(pid: int) -> float:
+    """CPU seconds the JIT compiler threads of the JVM ``pid`` spent so far, from /proc."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            stat = (task / "stat").read_text()
+            if stat[stat.index("(") + 1 : stat.rindex(")")].startswith(_JIT_THREADS):
+                fields = stat.rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _jit(kind: str, procs: Sequence[Process]) -> float:
+    return sum(jit_cpu_s(p.proc.pid) for p in procs) if kind == "peer" else 0.0
 
 
 def disk_usage(path: Path) -> int:
@@ -270,6 +291,7 @@ def measure(run: Run, broker: Broker, workdir: Path) -> Result:
             procs.append(start_process(run.kind, env_i, log))
         _wait_ready(procs, run.partitions)
         ready_cpu = sum(p.usage()[0] for p in procs)
+        ready_jit = _jit(run.kind, procs)
         before = emulator.stats() if emulator else {}
         started = time.time()
         asyncio.run(
@@ -282,6 +304,7 @@ def measure(run: Run, broker: Broker, workdir: Path) -> Result:
             outcomes = asyncio.run(_outcomes(bootstrap, f"{prefix}outcomes", run.spec.events))
             finished = max(ts for ts, _ in outcomes) / 1000
         usage = [p.usage() for p in procs]
+        jit = _jit(run.kind, procs) - ready_jit
         result = Result(
             run,
             run.spec.events,
@@ -291,6 +314,7 @@ def measure(run: Run, broker: Broker, workdir: Path) -> Result:
             data_bytes=sum(disk_usage(workdir / f"{prefix}data-{i}") for i in range(run.workers)),
             broker_cpu_s=broker.cpu_s() - broker_cpu,
             ready_cpu_s=ready_cpu,
+            jit_cpu_s=jit,
         )
         if emulator:
             after = emulator.stats()

@@ -193,6 +193,7 @@ def test_bench_measures_the_peer_and_reports_it(
     assert result.events == 300 and result.cpu_s > 0 and result.peak_rss > 0
     assert result.requests >= result.lower_bound > 0 and result.applied > 0
     assert len(result.latencies_ms) == 300 and 0 < result.ready_cpu_s <= result.cpu_s
+    assert 0 <= result.jit_cpu_s < result.cpu_s
     labels = [label for label, _ in peer_scenarios(PeerSizes(unlimited=300, quota=100))]
     text = peer_report(dict.fromkeys(labels, result), "quick", (1.0, 1.0, 1.0))
     assert text.startswith(PEER[KAFKA].begin) and text.endswith(PEER[KAFKA].end)
