@@ -2,7 +2,9 @@
 
 The policy (:mod:`streams.core.rate_control`) sets the rate; this class makes the requests wait
 for their slots one at a time, in arrival order, so a rate cut applies to every request not yet
-sent (none holds a slot reserved at the old rate), and keeps the figures the metrics read.
+sent (none holds a slot reserved at the old rate), and keeps the figures the metrics read. A
+request that waited is sent in the slot it waited for, whenever its sleep ended
+(:meth:`~streams.core.rate_control.Pacer.take_due`): a late wake-up does not lower the rate.
 """
 
 from __future__ import annotations
@@ -78,10 +80,10 @@ class RateLimiter:
         try:
             async with self._turn:
                 now = self._clock()
-                while (delay := self._pacer.wait(now, self._policy.rate(now))) > 0:
+                while (delay := self._pacer.wait(now, rate := self._policy.rate(now))) > 0:
                     await asyncio.sleep(delay)
                     now = self._clock()
-                self._pacer.take(now)
+                self._pacer.take_due(now, rate)
         finally:
             now = self._clock()
             self.waited_s += now - arrived
