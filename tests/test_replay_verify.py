@@ -189,14 +189,14 @@ def test_a_replay_never_beats_a_later_change(pipeline_factory: Make) -> None:
         lambda docs: len(of_event(docs, "A")) == 2 and len(of_event(docs, "B")) == 1,
         "B's outcome and the outcome of A's copy",
     )
+    assert emulator.state("alice") == {"c2c_x": "value B"}
+    assert [w["custom_data"] for w in emulator.writes("alice")] == ["value B"]
     [b] = of_event(docs, "B")
     first, again = of_event(docs, "A")
     assert (first["status"], b["status"]) == ("failed", "applied")
     # Stale when B's window came first, superseded by B when both shared a window.
     assert (again["status"], again["superseded_by"]) in {("stale", None), ("superseded", "B")}
     assert position(again) == a_at, "the copy is named by A's original position"
-    assert emulator.state("alice") == {"c2c_x": "value B"}
-    assert [w["custom_data"] for w in emulator.writes("alice")] == ["value B"]
 
     checked = cli(pipe, "verify")
     assert checked.returncode == 0, checked.stderr
