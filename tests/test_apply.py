@@ -1,20 +1,23 @@
 """The applier's retry policy over a scripted SDK (a fake ``mark``), with an injected clock."""
 
 import asyncio
+import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
-from streams.apply import Applied, Applier
-from streams.core.coalesce import plan
+from streams.apply import Applied, Applier, ApplyReport
+from streams.core.coalesce import PlannedRequest, plan
 from streams.core.rate_control import RateControl
 from streams.core.records import Change
 from streams.core.retry import RetryPolicy
-from streams.request_budget import RateLimiter
+from streams.request_budget import SAFETY, RateLimiter
+from streams.sdk import codes
+from streams.sdk.types import ItemResult, RequestResult
 from tests.core.helpers import change, home
-from tests.fakes import ScriptedIM, SlowIM
+from tests.fakes import ScriptedIM, SlowIM, VirtualTimeLoop, run_virtual
 
 
 def run(scripts: dict[str, list[int]], *, deadline: float = 10.0, owns=lambda p: True,  # type: ignore[no-untyped-def]
@@ -140,3 +143,107 @@ def test_fixed_control_keeps_the_share() -> None:
     assert limiter.rate() == 25
     limiter.frequency_limited()
     assert limiter.rate() == 12.5, "halved (and held for a second)"
+
+
+class OnceLimitedIM:
+    """Answers each conversation 60007 the first time, then 0, after ``latency_s`` of the
+    loop's (virtual) clock; notes when each request was sent."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, latency_s: float = 0.02) -> None:
+        self.loop = loop
+        self.latency_s = latency_s
+        self.limited: set[str] = set()
+        self.sent: list[tuple[float, str]] = []
+
+    async def mark(self, user_id: str, values: Sequence[tuple[str, str]]) -> RequestResult:
+        self.sent.append((self.loop.time(), user_id))
+        await asyncio.sleep(self.latency_s)
+        items = []
+        for cid, _ in values:
+            code = 0 if cid in self.limited else 60007
+            self.limited.add(cid)
+            items.append(ItemResult(cid, code, f"code {code}", "r", codes.is_retryable(code)))
+        return RequestResult("r", 0, "", 200, tuple(items))
+
+
+def users_plan(count: int) -> list[PlannedRequest]:
+    """``count`` requests, one per user, in that order."""
+    return plan([change(f"e{u}", u, user=f"user{u}", conv=f"c2c_p{u}") for u in range(count)])
+
+
+def virtual_applier(
+    loop: asyncio.AbstractEventLoop, im: OnceLimitedIM, *, deadline_s: float, rate: float,
+    bound_s: float = math.inf, owns: Callable[[int], bool] = lambda p: True,
+) -> Applier:  # fmt: skip
+    limiter = RateLimiter(rate / SAFETY, control=RateControl.FIXED, clock=loop.time)
+    policy = RetryPolicy(base_s=0.05, cap_s=0.05, deadline_s=deadline_s)
+    return Applier(im, limiter, policy, concurrency=32, owns=owns, bound_s=bound_s,
+                   clock=loop.time, rng=random.Random(1))  # fmt: skip
+
+
+def test_the_retry_deadline_starts_at_each_requests_first_send() -> None:
+    """12 requests at 10/s, a 0.5 s deadline, each answered 60007 once: all are retried.
+
+    The frequency limits halve the fixed rate, so later sends wait seconds for their slots:
+    not retry time. With one deadline for the whole window, counted from its start (as
+    before), 11 of the 12 ended ``failed`` after one attempt.
+    """
+
+    async def scenario(loop: VirtualTimeLoop) -> tuple[OnceLimitedIM, ApplyReport]:
+        im = OnceLimitedIM(loop)
+        applier = virtual_applier(loop, im, deadline_s=0.5, rate=10)
+        return im, await applier.apply(users_plan(12))
+
+    im, report = run_virtual(scenario)
+    firsts = sorted({t for t, _ in im.sent})
+    assert firsts[11] > 0.5, "the later first sends waited past the deadline for their slots"
+    assert [(r.code, r.attempts) for r in report.results] == [(0, 2)] * 12
+    assert report.retries == 12 and report.requests == 24
+
+
+def test_nothing_starts_after_the_windows_bound() -> None:
+    """At 10/s, a 0.45 s bound lets 5 requests out; the rest are handed back unsent.
+
+    Requests waiting for the limiter give up at the bound instead of waiting for their turn,
+    and one whose retry falls after the bound is handed back too (not failed).
+    """
+
+    async def scenario(loop: VirtualTimeLoop) -> tuple[OnceLimitedIM, ApplyReport, float]:
+        im = OnceLimitedIM(loop)
+        applier = virtual_applier(loop, im, deadline_s=5, rate=10, bound_s=0.45)
+        report = await applier.apply(users_plan(8))
+        return im, report, loop.time()
+
+    im, report, ended = run_virtual(scenario)
+    assert max(t for t, _ in im.sent) < 0.45 and ended < 0.45 + im.latency_s + 1e-9
+    assert report.results == [] and report.abandoned == []
+    assert sorted(c.change.event_id for c in report.unsent) == [f"e{u}" for u in range(8)], (
+        "5 sent once (60007, retry due after the bound), 3 never sent"
+    )
+
+
+def test_a_revocation_wakes_the_requests_waiting_for_their_turn() -> None:
+    """Revoked mid-window: no request is sent for it any more, none waits for its turn."""
+    revoked: set[int] = set()
+
+    async def scenario(loop: VirtualTimeLoop) -> tuple[OnceLimitedIM, ApplyReport, float]:
+        im = OnceLimitedIM(loop)
+        im.limited.update(f"c2c_p{u}" for u in range(12))  # every answer 0
+        applier = virtual_applier(loop, im, deadline_s=5, rate=2, owns=lambda p: p not in revoked)
+        requests = users_plan(12)
+
+        async def revoke() -> None:
+            await asyncio.sleep(0.75)
+            revoked.update(r.partition for r in requests)
+            applier.ownership_changed()
+
+        report, _ = await asyncio.gather(applier.apply(requests), revoke())
+        return im, report, loop.time()
+
+    im, report, ended = run_virtual(scenario)
+    assert [t for t, _ in im.sent] == pytest.approx([0.0, 0.5], abs=1e-3), (
+        "2/s: sends at 0 and 0.5 s, none after the revocation at 0.75 s"
+    )
+    assert ended == pytest.approx(0.75, abs=1e-3), "the ten still waiting gave up at once"
+    assert [r.change.change.event_id for r in report.results] == ["e0", "e1"]
+    assert len(report.abandoned) == 10 and report.unsent == []
