@@ -5,8 +5,10 @@ but nothing of a window is acked until every outcome, dead letter, forward and c
 it produced has been delivered. Any failure there escapes the agent, and the crashing supervisor
 stops the worker, so a restart redelivers from the last commit instead of skipping a gap; the
 replayed events may get a second outcome, as the contract allows. So may the events of a
-partition revoked mid-window: they are left unacked for the new owner. The steps of that
-protocol, in order, are :mod:`streams.engine.checkpoint`.
+partition revoked mid-window: they are left unacked for the new owner. Events whose request the
+window's bound left unsent are neither acked nor forgotten: the window hands them back
+(``WindowStats.left``) and the agent runs them as the next window. The steps of that protocol,
+in order, are :mod:`streams.engine.checkpoint`.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class WindowStats:
     expired: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     sdk: ApplyReport = field(default_factory=ApplyReport)
+    #: Events of owned partitions the window's bound left without a final answer (unacked,
+    #: without an outcome): the next window's, which the agent runs before taking new events.
+    left: list[Event] = field(default_factory=list)
 
 
 class WindowProcessor:
@@ -147,11 +152,15 @@ class WindowProcessor:
     async def process(self, events: Sequence[Event]) -> tuple[list[Event], WindowStats]:
         """Run the window; return the events that may now be acked, and its stats.
 
-        Outcomes go out as they become final (:class:`~streams.engine.sink.Trickle`): the
-        decided ones before the first SDK request, the others as their request ends. Requests
-        start oldest event first, so the events that waited longest for their window get
-        answers first.
+        Outcomes go out as they become final (:class:`~streams.engine.sink.Trickle`), each
+        stamped with that moment: the decided ones before the first SDK request, the others as
+        their request ends. Requests start oldest event first, so the events that waited
+        longest for their window get answers first.
+
+        Events of partitions this worker no longer owns (a revocation began before this window
+        did) are its new owner's: no outcome, no ack.
         """
+        events = [e for e in events if self._owns(e.message.partition)]
         now = self._clock()
         stamp = now.isoformat()
         partitions = self._partitions()
@@ -183,8 +192,9 @@ class WindowProcessor:
         resolution = resolve(groups, last, oldest_us=oldest)
         if oldest is not None:
             stats.expired = self._sweep(events, now, oldest)
+        decided_at = self._clock().isoformat()
         for decision in resolution.decided:
-            record = outcomes.for_decision(decision, stamp)
+            record = outcomes.for_decision(decision, decided_at)
             out.add(_ready(record, decision.change.envelope, stats))
         # Before a value can reach the IM, the table must know it may be there: a worker dying
         # after the write would otherwise let its successor write an older value after it.
@@ -200,8 +210,10 @@ class WindowProcessor:
             blocked.update(c.envelope.position.partition for c in abandoned)
             if results:
                 self._set_current_event(by_envelope[id(results[0].change.envelope)])
+            final_at = self._clock().isoformat()
             for result in results:
-                out.add(_ready(self._result_outcome(result, stamp), result.change.envelope, stats))
+                record = self._result_outcome(result, final_at)
+                out.add(_ready(record, result.change.envelope, stats))
                 if result.code == 0:
                     change = result.change
                     self._table[change.conversation] = LastApplied.of(change).to_json()
@@ -213,7 +225,16 @@ class WindowProcessor:
             log.warning("partitions %s were revoked mid-window; their events are left unacked",
                         sorted(blocked))  # fmt: skip
         await checkpoint.deliver()
-        ackable = [e for e in events if e.message.partition not in blocked]
+        unsent = {c.envelope.position for c in stats.sdk.unsent}
+        ackable: list[Event] = []
+        for event in events:
+            msg = event.message
+            if Position(msg.topic, msg.partition, msg.offset) in unsent:
+                stats.left.append(event)
+            elif msg.partition not in blocked:
+                ackable.append(event)
+        if unsent:
+            log.info("%d events left for the next window by the window's bound", len(unsent))
         return ackable, stats
 
     def _per_partition(

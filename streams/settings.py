@@ -47,7 +47,7 @@ class EventLoop(StrEnum):
 
 
 #: Producing a window's records and acking takes a few seconds at most; keep this much of the
-#: rebalance timeout free after the SDK retry deadline.
+#: rebalance timeout free after the window's last IM answer.
 PRODUCE_BUDGET_S = 5.0
 
 
@@ -85,7 +85,9 @@ class Settings(BrokerSettings):
     broker_rebalance_timeout_s: float = Field(
         default=60.0,
         gt=0,
-        description="Rebalance timeout; must exceed the SDK retry deadline plus 5 s.",
+        description=(
+            "Rebalance timeout; must exceed STREAMS_WINDOW_BOUND_S + the IM client timeout + 5 s."
+        ),
     )
     broker_heartbeat_interval_s: float = Field(
         default=3.0, gt=0, description="Consumer group heartbeat interval."
@@ -228,7 +230,22 @@ class Settings(BrokerSettings):
         default=32, ge=1, le=256, description="IM requests in flight per worker."
     )
     sdk_retry_deadline_s: float = Field(
-        default=20.0, gt=0, description="Retryable IM errors are retried until this deadline."
+        default=20.0,
+        gt=0,
+        description=(
+            "Retryable IM errors are retried for this long, counted from each request's first "
+            "send; time spent waiting for a rate-limit slot does not count."
+        ),
+    )
+    window_bound_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "No IM request of a window (first send or retry) starts later than this after the "
+            "window's first could; what it has not sent by then is the next window's. Keeps a "
+            "window, its last answer and its producing inside the rebalance timeout, and must "
+            "exceed STREAMS_SDK_RETRY_DEADLINE_S."
+        ),
     )
     sdk_retry_base_s: float = Field(
         default=0.1, gt=0, description="First backoff (exponential, full jitter)."
@@ -328,10 +345,18 @@ class Settings(BrokerSettings):
 
     @model_validator(mode="after")
     def _window_fits_rebalance(self) -> Settings:
-        worst = self.sdk_retry_deadline_s + PRODUCE_BUDGET_S
-        if worst >= self.broker_rebalance_timeout_s:
+        # The IM client's timeout lives in IMSettings: the worker checks the whole sum
+        # (streams.worker.check_window_bound); this is the part these settings decide alone.
+        if self.sdk_retry_deadline_s >= self.window_bound_s:
             raise ValueError(
-                f"STREAMS_SDK_RETRY_DEADLINE_S + {PRODUCE_BUDGET_S:g} s must stay below "
+                "STREAMS_SDK_RETRY_DEADLINE_S must stay below STREAMS_WINDOW_BOUND_S (and so "
+                "below STREAMS_BROKER_REBALANCE_TIMEOUT_S): a request sent when its window "
+                "starts must be able to use its whole retry deadline, or a change cut short by "
+                "the bound would be carried from window to window"
+            )
+        if self.window_bound_s + PRODUCE_BUDGET_S >= self.broker_rebalance_timeout_s:
+            raise ValueError(
+                f"STREAMS_WINDOW_BOUND_S + {PRODUCE_BUDGET_S:g} s must stay below "
                 "STREAMS_BROKER_REBALANCE_TIMEOUT_S, so a window finishes before its partitions "
                 "move to another worker"
             )

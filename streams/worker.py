@@ -24,7 +24,7 @@ from streams.pipeline import WindowProcessor, WindowStats
 from streams.request_budget import RateLimiter, budget_share
 from streams.sdk.client import TencentIMClient
 from streams.sdk.config import IMSettings
-from streams.settings import Settings
+from streams.settings import PRODUCE_BUDGET_S, Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,23 @@ log = logging.getLogger(__name__)
 #: (700, 10, 10) collections took a large share of the worker's CPU and full ones showed in the
 #: latency tail. 10,000 collects far less at the same peak RSS (bench/PROFILE.md).
 GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def check_window_bound(settings: Settings, im: IMSettings) -> None:
+    """Refuse settings whose longest window may outlast the rebalance timeout.
+
+    No request starts after the window's bound, the last one may take the IM client's timeout
+    to answer, and the outcomes then need producing: all of it before the group gives up on
+    this worker, or its partitions could move while it still writes.
+    """
+    longest = settings.window_bound_s + im.timeout_s + PRODUCE_BUDGET_S
+    if longest >= settings.broker_rebalance_timeout_s:
+        raise ConfigError(
+            f"STREAMS_WINDOW_BOUND_S + STREAMS_IM_TIMEOUT_S + {PRODUCE_BUDGET_S:g} s "
+            f"({longest:g} s) must stay below STREAMS_BROKER_REBALANCE_TIMEOUT_S "
+            f"({settings.broker_rebalance_timeout_s:g} s), so a window ends before its "
+            "partitions move to another worker"
+        )
 
 
 class Worker:
@@ -44,6 +61,7 @@ class Worker:
                 "Tencent Cloud Chat or a separately started emulator); the worker never falls "
                 "back to an emulator on its own"
             )
+        check_window_bound(settings, im)
         self.settings = settings
         runner.use_event_loop(settings.event_loop)
         self.app, self.topics, self.table = create_app(settings)
@@ -54,18 +72,19 @@ class Worker:
             cap_s=settings.sdk_retry_cap_s,
             deadline_s=settings.sdk_retry_deadline_s,
         )
-        applier = Applier(
+        self.applier = Applier(
             self.client,
             self.limiter,
             policy,
             concurrency=settings.sdk_concurrency,
             owns=self._owns,
+            bound_s=settings.window_bound_s,
         )
         self.processor = WindowProcessor(
             settings,
             self.topics,
             self.table,
-            applier,
+            self.applier,
             # The app's own aiokafka producer (Faust exposes no batch API of its own).
             OutcomeSink(partial(internals.aiokafka_producer, self.app), settings.outcomes_topic),
             owns=self._owns,
@@ -106,7 +125,7 @@ class Worker:
             install_pages(self.app, self.metrics, self.readiness, self.liveness)
         self._owned: frozenset[int] = frozenset()
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
-        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        self.app.revocation_listeners.append(self._on_revoking)
 
     def _recovery(self) -> Any:
         return cast(Any, self.app.tables).recovery
@@ -130,7 +149,7 @@ class Worker:
         )
 
     def _owns(self, partition: int) -> bool:
-        # Called before every SDK request: a lookup in a set kept by the rebalance signals.
+        # Called before every SDK request: a lookup in a set kept by the rebalance hooks.
         return partition in self._owned
 
     def _partition_count(self) -> int:
@@ -165,10 +184,12 @@ class Worker:
             stats.events, stats.conversations, stats.sdk.requests, stats.statuses,
         )  # fmt: skip
 
-    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
-        """From now on, no SDK call for these partitions (their new owner may be writing)."""
+    def _on_revoking(self, revoked: set[Any]) -> None:
+        """From the start of the revocation, no SDK call for these partitions, whatever window
+        is running: once the group moved them, their new owner may be writing."""
         gone = {tp.partition for tp in revoked if tp.topic == self.settings.changes_topic}
         self._owned = self._owned - gone
+        self.applier.ownership_changed()
 
     def run(self) -> int:
         """Run until stopped; non-zero when the agent crashed (so the pod restarts)."""

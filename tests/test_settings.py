@@ -6,10 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from streams.errors import ConfigError
+from streams.sdk.config import IMSettings
 from streams.settings import Settings
 from streams.settings_base import load_settings
+from streams.worker import check_window_bound
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +35,23 @@ def test_retry_deadline_must_fit_the_rebalance_timeout(monkeypatch: pytest.Monke
     monkeypatch.setenv("STREAMS_SDK_RETRY_DEADLINE_S", "58")
     with pytest.raises(ConfigError, match="STREAMS_BROKER_REBALANCE_TIMEOUT_S"):
         load_settings(Settings)
+
+
+def test_the_window_bound_fits_the_rebalance_timeout_and_exceeds_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMS_WINDOW_BOUND_S", "56")
+    with pytest.raises(ConfigError, match="STREAMS_WINDOW_BOUND_S"):
+        load_settings(Settings)
+    monkeypatch.setenv("STREAMS_WINDOW_BOUND_S", "20")  # the default retry deadline
+    with pytest.raises(ConfigError, match="must stay below STREAMS_WINDOW_BOUND_S"):
+        load_settings(Settings)
+    monkeypatch.setenv("STREAMS_WINDOW_BOUND_S", "50")
+    settings = load_settings(Settings)
+    im = IMSettings(sdkappid=1, admin="admin", secret_key=SecretStr("k"), timeout_s=5)
+    with pytest.raises(ConfigError, match=r"\(60 s\) must stay below"):
+        check_window_bound(settings, im)  # 50 + 5 + 5 reaches the 60 s rebalance timeout
+    check_window_bound(settings, im.model_copy(update={"timeout_s": 4}))
 
 
 def test_the_liveness_threshold_must_exceed_the_longest_window(

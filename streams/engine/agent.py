@@ -101,13 +101,21 @@ def make_agent(
             await topics.dead_letters.maybe_declare()
             within = settings.window_ms / 1000
             consumer = cast(GaplessConsumer, app.consumer)
-            async for events in windows(
+            async for taken in windows(
                 stream, settings.max_batch, within, watch=state.watch_buffer
             ):
-                state.in_window = len(events)
-                for ackable, stats in await run_window(events):
-                    await ack(stream, consumer, ackable)
-                    on_window(stats)
+                # What a window's bound left unsent runs next, as a window of its own (acked
+                # on its own), before any newer event: the stream may have nothing more to
+                # bring, and the oldest events get their answers first.
+                events: list[Event] = taken
+                while events:
+                    state.in_window = len(events)
+                    left: list[Event] = []
+                    for ackable, stats in await run_window(events):
+                        await ack(stream, consumer, ackable)
+                        on_window(stats)
+                        left += stats.left
+                    events = left
                 state.in_window = 0
                 state.completed += 1
         finally:

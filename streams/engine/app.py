@@ -6,6 +6,7 @@ table; :mod:`streams.pipeline` does the window's work through :mod:`streams.core
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, cast
@@ -35,8 +36,13 @@ class OrjsonCodec(codecs.Codec):
 codecs.register("orjson", OrjsonCodec())
 
 
+#: Told the revoked partitions (``faust.types.TP``) when their revocation begins.
+RevocationListener = Callable[[set[Any]], None]
+
+
 class StreamsApp(faust.App):
-    """Faust's App, its per-message event construction without a settings lookup.
+    """Faust's App: per-message event construction without a settings lookup, and a hook at
+    the very start of a revocation.
 
     Faust's ``create_event`` looked up the ``Event`` setting for every delivered message; the
     type is read once instead (bench/PROFILE.md).
@@ -45,6 +51,23 @@ class StreamsApp(faust.App):
     @cached_property
     def _event_type(self) -> Any:
         return self.conf.Event
+
+    @cached_property
+    def revocation_listeners(self) -> list[RevocationListener]:
+        """Called with the revoked partitions as soon as their revocation begins.
+
+        Faust's ``on_partitions_revoked`` signal comes only after it waited for the window in
+        progress to finish: a window of a budget-bound backlog could go on writing to the IM
+        for minutes after its partitions were taken away, and its late writes could undo what
+        their new owner applied meanwhile. A listener here ends the ownership at once.
+        """
+        return []
+
+    async def _on_partitions_revoked(self, revoked: set[Any]) -> None:
+        """Tell the listeners first, then Faust's revocation (which waits for the window)."""
+        for listener in self.revocation_listeners:
+            listener(revoked)
+        await super()._on_partitions_revoked(revoked)
 
     def create_event(self, key: Any, value: Any, headers: Any, message: Any) -> Any:
         """A :class:`faust.Event` (or the configured type) for ``message``."""
@@ -228,7 +251,7 @@ class Topics:
     dead_letters: Any
 
 
-def create_app(settings: Settings) -> tuple[faust.App, Topics, TrackedTable]:
+def create_app(settings: Settings) -> tuple[StreamsApp, Topics, TrackedTable]:
     """Build the Faust app, its topics and the last-applied table (no agent yet)."""
     fetch_guard.install(settings.max_inflated_batch_bytes)
     app = StreamsApp(settings.app_id, **faust_settings(settings))

@@ -123,6 +123,7 @@ HOOK_PARAMS = {
     "_create_worker_consumer": ["self", "transport"],
     "_highwaters": ["self", "partitions"],
     "_settings_extra": ["self"],
+    "_on_partitions_revoked": ["self", "revoked"],
 }
 
 
@@ -132,6 +133,7 @@ def test_hooks_keep_the_signature_the_overrides_have(name: str) -> None:
         faust_aiokafka.Consumer,
         faust_aiokafka.AIOKafkaConsumerThread,
         faust_aiokafka.Producer,
+        faust.App,
     )
     for klass in classes:
         if hasattr(klass, name):
