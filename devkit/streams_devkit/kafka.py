@@ -199,8 +199,15 @@ def _resolve_with_maven() -> None:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (Kafka's Uuid)."""
-    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (Kafka's Uuid).
+
+    Never one that starts with "-": ``kafka-storage format --cluster-id -x...`` takes it for an
+    option and fails (1 start in 64; Kafka's own ``Uuid.randomUuid`` skips those too).
+    """
+    while True:
+        uuid = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not uuid.startswith("-"):
+            return uuid
 
 
 def _free_ports(count: int, host: str) -> list[int]:
