@@ -7,6 +7,8 @@ the ones docs/PERFORMANCE.md ("Rate control") quotes.
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Callable
 
 import pytest
@@ -258,6 +260,20 @@ def test_a_hot_worker_uses_what_idle_ones_leave() -> None:
     assert all(totals([w], 10, 120).accepted >= 1090 for w in workers[1:]), "cold ones served"
     fixed = run(QUOTA, [HOT, COLD, COLD, COLD], control=RateControl.FIXED)
     assert used(fixed, 10, 120) < 0.6, "the fixed split leaves the idle shares unused"
+
+
+def noisy(rate: float, seconds: int, seed: int) -> Steps:
+    """A demand whose every second is drawn around ``rate`` (Poisson-like spread), seeded."""
+    rng = random.Random(seed)
+    return [(float(s), max(0.0, rng.gauss(rate, math.sqrt(rate)))) for s in range(seconds)]
+
+
+def test_a_hot_worker_beside_noisy_cold_ones_keeps_95_percent_of_the_quota() -> None:
+    """Bench (f): the hot worker's room is what the cold ones' noisy demand leaves each second."""
+    demands = [noisy(210, 75, 1), *(noisy(30, 75, 11 + i) for i in range(3))]
+    workers = run(200, demands, quota=lambda now: 200, seconds=75)
+    assert used(workers, 10, 75, 200) >= 0.95
+    assert totals(workers, 10, 75).rejected_share <= 0.01
 
 
 def test_a_budget_five_times_the_quota_converges_within_ten_seconds() -> None:
