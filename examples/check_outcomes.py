@@ -8,7 +8,9 @@
 
 PUBLISHED: the producer's output, one {"event_id", "key", "partition", "offset"} per record.
 OUTCOMES: the consumer's output, outcomes deduplicated by source (a later line for the same
-source is a final outcome replacing an earlier non-final one). It checks that
+source is a correction, marked ``"corrects": true``: a final outcome replacing a non-final one,
+or an ``applied`` replacing a ``failed``; the last line of a source is its outcome). It checks
+that
 
 * routing: with ``--misrouted none`` every record is on the partition Kafka's Java client picks
   (this repository's streams.core.partitioning.partition_for, the worker's own rule); with

@@ -16,9 +16,14 @@ supersedes an earlier one); event, user and conversation ids start with ``--run-
 one JSON line per record, ``{"event_id", "key", "partition", "offset"}``.
 
 ``consume`` reads the outcomes topic as a member of a consumer group and prints each event's
-authoritative outcome once (docs/CONTRACT.md): deduplicated by ``source``, the first final one
-(``applied``/``failed``) wins, another status seen first is replaced by a final one that follows
-(printed with ``"replaces"``). Offsets are committed synchronously after each batch is printed.
+authoritative outcome (docs/CONTRACT.md, docs/RELIABILITY.md): deduplicated by ``source``, the
+first final one (``applied``/``failed``) is authoritative, except that a later ``applied``
+overrides a ``failed`` (a copy re-published by ``streams replay`` names the original ``source``:
+if it succeeds, it corrects the failure). So an event's first outcome is printed, and a later one
+only when it outranks it (``applied`` after anything else, ``failed`` after a non-final status),
+as a correction: with ``"corrects": true`` and ``"replaces": "<earlier status>"``, like the
+``corrects`` of ``streams.client.OutcomeReader``. A ``failed`` or a non-final outcome after an
+``applied`` is dropped. Offsets are committed synchronously after each batch is printed.
 With ``--expect N`` it stops once N sources have an outcome (exit 1 if ``--timeout-s`` passes
 first); ``--event-prefix`` keeps only one run's events.
 
@@ -38,7 +43,12 @@ from typing import Any, TextIO
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
-FINAL = {"applied", "failed"}
+#: How authoritative an outcome is: applied over failed over any non-final status.
+RANK = {"applied": 2, "failed": 1}
+
+
+def rank(status: str) -> int:
+    return RANK.get(status, 0)
 
 
 def generate(n: int, users: int, conversations: int, run_id: str) -> list[dict[str, Any]]:
@@ -104,28 +114,31 @@ def produce(args: argparse.Namespace, out: TextIO) -> int:
 
 
 class Deduplicator:
-    """The authoritative outcome per source; prints each one kept."""
+    """The authoritative outcome per source; prints each one kept (pure: no Kafka)."""
 
     def __init__(self, out: TextIO, prefix: str) -> None:
         self.out, self.prefix = out, prefix
+        #: source -> the status printed last for it
         self.kept: dict[tuple[str, int, int], str] = {}
-        self.dropped = self.replaced = self.skipped = 0
+        self.dropped = self.corrected = self.skipped = 0
 
     def offer(self, value: bytes) -> None:
+        """Print the outcome if it is the first of its source, or a final one that outranks the
+        one printed for it (as a correction); drop it otherwise."""
         outcome = json.loads(value)
         if not str(outcome["event_id"]).startswith(self.prefix):
             self.skipped += 1
             return
         s = outcome["source"]
         source = (s["topic"], s["partition"], s["offset"])
-        previous = self.kept.get(source)
+        status, previous = outcome["status"], self.kept.get(source)
         if previous is None:
-            self.kept[source] = outcome["status"]
+            self.kept[source] = status
             self.out.write(value.decode() + "\n")
-        elif previous not in FINAL and outcome["status"] in FINAL:
-            self.kept[source] = outcome["status"]
-            self.replaced += 1
-            self.out.write(json.dumps(outcome | {"replaces": previous}) + "\n")
+        elif rank(status) > rank(previous):  # only a final status outranks another
+            self.kept[source] = status
+            self.corrected += 1
+            self.out.write(json.dumps(outcome | {"corrects": True, "replaces": previous}) + "\n")
         else:
             self.dropped += 1
 
@@ -133,7 +146,7 @@ class Deduplicator:
         statuses = " ".join(f"{s}={n}" for s, n in sorted(Counter(self.kept.values()).items()))
         return (
             f"{len(self.kept)} sources ({statuses}); {self.dropped} redelivered outcomes dropped, "
-            f"{self.replaced} replaced by a final one, {self.skipped} of other events skipped"
+            f"{self.corrected} corrected by a later one, {self.skipped} of other events skipped"
         )
 
 

@@ -4,18 +4,22 @@
 //
 //   - Outcomes are delivered at least once: after a crash or a rebalance an event can get a
 //     second outcome (the same one again, or `duplicate` / `stale` / `superseded` after a first
-//     one). Deduplicate by the outcome's `source` (topic, partition, offset), the input record
-//     it answers.
-//   - The first final outcome (`applied` or `failed`) for a source is authoritative. Another
-//     status seen first is kept until a final one for the same source arrives, which replaces
-//     it (it is printed then, with "replaces" naming the status it replaces); later ones are
-//     dropped.
+//     one), and a copy re-published by `streams replay` gets an outcome that names the original
+//     event's `source`. Deduplicate by the outcome's `source` (topic, partition, offset), the
+//     input record it answers.
+//   - The first final outcome (`applied` or `failed`) for a source is authoritative, except that
+//     a later `applied` overrides a `failed` (`failed` means "not confirmed": a replayed copy
+//     that succeeds corrects it). So the first outcome of a source is printed, and a later one
+//     only when it outranks what was printed (`applied` after anything else, `failed` after a
+//     non-final status): it is printed then as a correction, with "corrects": true and
+//     "replaces" naming the status it replaces. Everything else is dropped, in particular a
+//     `failed` or a non-final status after an `applied`.
 //
 // Each outcome kept is printed as one JSON line on standard output (the record's value, plus
-// "replaces" when it replaces an earlier one). With --event-prefix it keeps only events whose
-// event_id starts with that prefix (one producer's run) and skips the rest. With --expect N it
-// stops once N distinct sources have an outcome and exits 0 (1 if --timeout-s passes first);
-// otherwise it runs until interrupted. A summary goes to standard error.
+// "corrects" and "replaces" when it corrects an earlier one). With --event-prefix it keeps only
+// events whose event_id starts with that prefix (one producer's run) and skips the rest. With
+// --expect N it stops once N distinct sources have an outcome and exits 0 (1 if --timeout-s
+// passes first); otherwise it runs until interrupted. A summary goes to standard error.
 //
 // Offsets are committed after the records of a poll are printed, with rebalances held off
 // while a poll's records are handled (kgo.BlockRebalanceOnPoll): a crash before the commit
@@ -55,16 +59,27 @@ type Outcome struct {
 	Source  Source `json:"source"`
 }
 
-func final(status string) bool { return status == "applied" || status == "failed" }
+// rank orders outcomes by how authoritative they are: applied over failed over any non-final
+// status (superseded, stale, duplicate, rejected...).
+func rank(status string) int {
+	switch status {
+	case "applied":
+		return 2
+	case "failed":
+		return 1
+	default:
+		return 0
+	}
+}
 
 // Deduplicator keeps the authoritative outcome per source (used from one goroutine).
 type Deduplicator struct {
-	prefix   string
-	kept     map[Source]string // source -> status kept
-	dropped  int
-	replaced int
-	skipped  int
-	out      *json.Encoder
+	prefix    string
+	kept      map[Source]string // source -> status printed last
+	dropped   int
+	corrected int
+	skipped   int
+	out       *json.Encoder
 }
 
 // NewDeduplicator prints kept outcomes to out; only events whose id starts with prefix count.
@@ -72,7 +87,8 @@ func NewDeduplicator(out io.Writer, prefix string) *Deduplicator {
 	return &Deduplicator{prefix: prefix, kept: map[Source]string{}, out: json.NewEncoder(out)}
 }
 
-// Offer takes one outcome record and prints it if it is kept.
+// Offer takes one outcome record and prints it if it is kept: the first outcome of its source,
+// or a final one that outranks the one printed for it (printed as a correction).
 func (d *Deduplicator) Offer(value []byte) error {
 	var outcome Outcome
 	if err := json.Unmarshal(value, &outcome); err != nil {
@@ -87,13 +103,14 @@ func (d *Deduplicator) Offer(value []byte) error {
 	case !seen:
 		d.kept[outcome.Source] = outcome.Status
 		return d.out.Encode(json.RawMessage(value))
-	case !final(previous) && final(outcome.Status):
+	case rank(outcome.Status) > rank(previous): // only a final status outranks another
 		d.kept[outcome.Source] = outcome.Status
-		d.replaced++
+		d.corrected++
 		var doc map[string]any
 		if err := json.Unmarshal(value, &doc); err != nil {
 			return err
 		}
+		doc["corrects"] = true
 		doc["replaces"] = previous
 		return d.out.Encode(doc)
 	default:
@@ -119,7 +136,7 @@ func (d *Deduplicator) Summary() string {
 	}
 	return strconv.Itoa(len(d.kept)) + " sources (" + strings.Join(parts, " ") + "); " +
 		strconv.Itoa(d.dropped) + " redelivered outcomes dropped, " +
-		strconv.Itoa(d.replaced) + " replaced by a final one, " +
+		strconv.Itoa(d.corrected) + " corrected by a later one, " +
 		strconv.Itoa(d.skipped) + " of other events skipped"
 }
 

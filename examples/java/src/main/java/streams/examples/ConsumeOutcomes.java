@@ -16,8 +16,10 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 
 /**
  * Reads the outcomes topic as a member of a consumer group with Apache Kafka's Java client and
- * prints each event's authoritative outcome once (see {@link Deduplicator}), one JSON line each on
- * standard output; a summary goes to standard error.
+ * prints each event's authoritative outcome (see {@link Deduplicator}: its first outcome, and a
+ * correction marked {@code "corrects": true} when a later one overrides it, such as the
+ * {@code applied} of a replayed copy after a {@code failed}), one JSON line each on standard
+ * output; a summary goes to standard error.
  *
  * <p>Offsets are committed synchronously after the records of a poll are printed. Partitions
  * move only inside {@code poll}, so every record printed is committed before this member can
