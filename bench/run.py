@@ -485,7 +485,7 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes: about 19 minutes for all (4 for main, 3 peer, 10 rate, 2 rocksdb)",
+        help="small sizes: about 20 minutes for all (4 for main, 4 peer, 10 rate, 2 rocksdb)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
