@@ -33,11 +33,11 @@ import orjson
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams.client.connection import bootstrap_of
 from streams.engine.app import StreamsApp, changes_schema, faust_settings
 from streams.engine.consumer import GaplessConsumer
 from streams.engine.runner import use_event_loop
 from streams.engine.tansu import TansuConsumerThread
-from streams.kafka_io import bootstrap_of
 from streams.settings import Settings
 
 

@@ -22,8 +22,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.brokers import KAFKA, TANSU, Broker, proc_usage
-from streams.kafka_io import consume, publish_stream
 from streams_devkit.broker import create_topics, die_with_parent, free_port, terminate
+from streams_devkit.kafka_io import consume, publish_stream
 from streams_devkit.workload import LoadSpec, load_workload
 
 SECRET = secrets.token_hex(16)

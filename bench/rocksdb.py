@@ -61,9 +61,9 @@ from bench.harness import (
 )
 from streams.core.partitioning import partition_for
 from streams.engine.app import ROCKSDB_WRITE_BUFFERS
-from streams.kafka_io import publish_stream
 from streams.settings import Settings
 from streams_devkit.broker import create_topics, free_port, terminate
+from streams_devkit.kafka_io import publish_stream
 from streams_devkit.workload import LoadSpec, load_workload
 
 MIB = 2**20

@@ -36,9 +36,9 @@ from streams.contract import OutcomeStatus
 from streams.core.coalesce import group_by_conversation, resolve
 from streams.core.decode import decode
 from streams.core.records import Change, Envelope, LastApplied, Position, Rejection
-from streams.kafka_io import consume, publish_stream
 from streams_devkit.broker import create_topics, terminate
 from streams_devkit.kafka import KafkaCluster
+from streams_devkit.kafka_io import consume, publish_stream
 from streams_devkit.workload import LoadSpec, demo_workload
 
 ROOT = Path(__file__).resolve().parents[1]

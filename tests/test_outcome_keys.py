@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.contract import Outcome
 from streams.core.partitioning import partition_for
-from streams.kafka_io import consume
+from streams_devkit.kafka_io import consume
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 
 Make = Callable[..., tuple[Pipeline, Any]]

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.core.partitioning import partition_for
-from streams.kafka_io import consume
+from streams_devkit.kafka_io import consume
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 from tests.reliability.helpers import Pos, authoritative, position, wait_for
 

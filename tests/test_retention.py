@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from streams.kafka_io import consume
+from streams_devkit.kafka_io import consume
 from tests.fixtures.pipeline import Pipeline
 
 Make = Callable[..., tuple[Pipeline, Any]]

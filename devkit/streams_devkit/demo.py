@@ -27,11 +27,12 @@ from typing import Any
 import click
 import orjson
 
+from streams.client.publisher import key_of
 from streams.core.decode import decode
 from streams.core.records import Change, Envelope, Position
-from streams.kafka_io import consume, key_of, produce
 from streams.settings import Settings
 from streams_devkit.broker import EmbeddedBroker, create_topics, die_with_parent, terminate
+from streams_devkit.kafka_io import consume, produce
 from streams_devkit.workload import demo_workload
 
 PARTITIONS = 4

@@ -11,26 +11,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.client import BrokerSettings, Publisher
-from streams.client.connection import bootstrap_of
 
-__all__ = ["bootstrap_of", "consume", "key_of", "produce", "publish_stream"]
-
-#: Input lines larger than this are sent as they are (the worker rejects them); bounded read.
-MAX_LINE_BYTES = 16 * 1024 * 1024
-
-
-def key_of(line: bytes) -> bytes | None:
-    """The record key of an input line: its ``user_id`` (None when the line has none)."""
-    try:
-        doc = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    user = doc.get("user_id") if isinstance(doc, dict) else None
-    return user.encode() if isinstance(user, str) else None
+__all__ = ["consume", "produce", "publish_stream"]
 
 
 async def produce(

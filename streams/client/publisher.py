@@ -83,6 +83,17 @@ def encode_change(change: CustomDataChange | Mapping[str, Any] | bytes) -> tuple
     return parsed.user_id.encode(), value
 
 
+def key_of(line: bytes) -> bytes | None:
+    """The record key of a line sent as it is (``streams produce --raw``, the test tools): its
+    ``user_id``, as :func:`encode_change` keys a valid change; None when it has none."""
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    user = doc.get("user_id") if isinstance(doc, dict) else None
+    return user.encode() if isinstance(user, str) else None
+
+
 class Publisher:
     """Publishes to the changes topic; use as ``async with Publisher(settings, topic) as p``."""
 

