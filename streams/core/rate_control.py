@@ -81,9 +81,9 @@ class Pacer:
     A request that finds its slot free takes it now: idle time banks nothing. One that waited
     takes the slot it waited for (:meth:`take_due`), not the moment its sleep ended: on a busy
     event loop a wake-up is late by a fraction of a millisecond to a few, and counting every
-    interval from the wake-up sent ~30 % below the rate at 100-200/s on two loaded cores
-    (bench/PROFILE.md, "Rate control"). Catching up is bounded by CATCH_UP_S, so a stalled loop
-    costs slots instead of releasing a burst.
+    interval from the wake-up sent up to a third below the rate at ~100/s on two loaded cores
+    (docs/PERFORMANCE.md, "Rate control"). Catching up is bounded by CATCH_UP_S, so a stalled
+    loop costs slots instead of releasing a burst.
     """
 
     last: float = float("-inf")
