@@ -22,7 +22,8 @@ class Retry(StrEnum):
 
     NONE = "success"
     RETRIED = "retried"
-    #: Retried, and the rate limiter pauses and halves its rate for a few seconds.
+    #: Retried, and the rate limiter cuts its rate (streams.core.rate_control: the adaptive
+    #: policy takes what the IM accepted, the fixed split pauses and halves).
     FREQUENCY_LIMIT = "retried; the worker also slows down"
     RETRIED_IF_5XX = "retried when the HTTP status is 5xx, permanent otherwise"
     PERMANENT = "permanent"
