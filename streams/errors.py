@@ -16,3 +16,7 @@ class ConfigError(ValueError):
 def redact(text: str) -> str:
     """Strip query strings (which carry the UserSig) from text bound for logs or outcomes."""
     return _QUERY.sub("?<redacted>", text)
+
+
+class RetriesExhaustedError(RuntimeError):
+    """Raised with ``STREAMS_ON_RETRY_EXHAUSTED=stop``: the worker exits, nothing is acked."""

@@ -21,7 +21,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streams.core.progress import AgentProgress, AgentStallDetector
-from streams.pipeline import WindowStats
+from streams.window.processor import WindowStats
 
 _SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 

@@ -7,7 +7,6 @@ import logging
 from functools import partial
 from typing import Any, cast
 
-from streams.apply import Applier
 from streams.core.origin import derive_key
 from streams.core.progress import AgentProgress
 from streams.core.retry import RetryPolicy
@@ -15,16 +14,19 @@ from streams.engine import internals, runner
 from streams.engine.agent import AgentSignals, CountedProcessor, make_agent, owned_partitions
 from streams.engine.app import create_app, create_crash_table
 from streams.engine.consumer import GaplessConsumer
-from streams.engine.guard import CrashGuard
+from streams.engine.errors import is_client_failure
 from streams.engine.monitor import LeanPrometheusMonitor, install_pages
 from streams.engine.sink import OutcomeSink
 from streams.errors import ConfigError
 from streams.observability import Liveness, Metrics, Readiness, logging_config
-from streams.pipeline import WindowProcessor, WindowStats
 from streams.request_budget import RateLimiter, budget_share
 from streams.sdk.client import TencentIMClient
 from streams.sdk.config import IMSettings
 from streams.settings import PRODUCE_BUDGET_S, Settings
+from streams.window.apply import Applier
+from streams.window.guard import CrashGuard
+from streams.window.ports import RecordSinks
+from streams.window.processor import WindowProcessor, WindowStats
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +82,19 @@ class Worker:
             owns=self._owns,
             bound_s=settings.window_bound_s,
         )
+        sinks = RecordSinks(
+            # The app's own aiokafka producer (Faust exposes no batch API of its own).
+            outcomes=OutcomeSink(
+                partial(internals.aiokafka_producer, self.app), settings.outcomes_topic
+            ),
+            dead_letters=self.topics.dead_letters,
+            forwards=self.topics.changes,
+        )
         self.processor = WindowProcessor(
             settings,
-            self.topics,
+            sinks,
             self.table,
             self.applier,
-            # The app's own aiokafka producer (Faust exposes no batch API of its own).
-            OutcomeSink(partial(internals.aiokafka_producer, self.app), settings.outcomes_topic),
             owns=self._owns,
             partitions=self._partition_count,
             set_current_event=internals.set_current_event,
@@ -98,11 +106,12 @@ class Worker:
         self.signals = AgentSignals()
         self.guard = CrashGuard(
             # Each of the guard's runs counts as progress (a quarantine runs record by record).
-            cast(WindowProcessor, CountedProcessor(self.processor, self.signals)),
+            CountedProcessor(self.processor, self.signals),
             create_crash_table(self.app, settings),
             threshold=settings.quarantine_after_crashes,
             set_current_event=internals.set_current_event,
             owns=self._owns,
+            client_failure=is_client_failure,
         )
         self.metrics = Metrics()
         self.metrics.watch_budget(settings.rate_limit, self.limiter.rate)

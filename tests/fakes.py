@@ -1,9 +1,10 @@
 """Every stand-in the tests use for Kafka-side objects, in one place.
 
-The window processor talks to Faust through a few duck-typed surfaces (a table with a changelog
-flush, topics with ``send_soon``, an outcome sink, an applier): these replace them in-process,
-recording what the window produced, or failing the way a broker outage does. Integration tests
-use the real broker and emulator instead.
+The window talks to Faust through the ports of :mod:`streams.window.ports` (a table with a
+changelog flush, topic sinks with ``send_soon``, an outcome sink) and to the IM through an
+applier (:class:`streams.window.apply.Applies`): these implement them in-process, recording
+what the window produced, or failing the way a broker outage does. mypy checks them against
+the protocols (``pyproject.toml``); integration tests use the real broker and emulator instead.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import orjson
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
-from streams.apply import Applied, ApplyReport, OnRequestDone
 from streams.core.coalesce import PlannedRequest
-from streams.pipeline import WindowStats
+from streams.core.fitting import Headers
 from streams.sdk import codes
 from streams.sdk.types import ItemResult, RequestResult
+from streams.window import ports
+from streams.window.apply import Applied, ApplyReport, OnRequestDone
+from streams.window.ports import Delivery, RecordSink, RecordSinks
+from streams.window.processor import WindowStats
 
 T = TypeVar("T")
 
@@ -44,7 +48,7 @@ def undelivered() -> asyncio.Future[Any]:
 class Table(dict[str, Any]):
     """The last-applied (or crash) table: a mapping whose changelog is always delivered."""
 
-    async def flush_changelog(self) -> list[Any]:
+    async def flush_changelog(self) -> list[Delivery]:
         return []
 
 
@@ -54,7 +58,17 @@ class RecordingTopic:
 
     sent: list[dict[str, Any]] = field(default_factory=list)
 
-    def send_soon(self, **record: Any) -> asyncio.Future[Any]:
+    def send_soon(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int | None = None,
+    ) -> Delivery:
+        record: dict[str, Any] = {"key": key, "value": value, "headers": headers}
+        if partition is not None:
+            record["partition"] = partition
         self.sent.append(record)
         return delivered()
 
@@ -62,7 +76,14 @@ class RecordingTopic:
 class UndeliverableTopic:
     """A topic whose records are accepted but never delivered."""
 
-    def send_soon(self, **_: Any) -> asyncio.Future[Any]:
+    def send_soon(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int | None = None,
+    ) -> Delivery:
         return undelivered()
 
 
@@ -72,7 +93,7 @@ class RecordingSink:
 
     outcomes: list[dict[str, Any]] = field(default_factory=list)
 
-    async def send(self, records: Sequence[tuple[bytes | None, bytes]]) -> list[Any]:
+    async def send(self, records: Sequence[tuple[bytes | None, bytes]]) -> list[Delivery]:
         self.outcomes.extend(orjson.loads(value) for _, value in records)
         return [delivered()]
 
@@ -84,7 +105,7 @@ class WriteCountingSink:
         self.emulator = emulator
         self.sends: list[tuple[int, list[tuple[str, str]]]] = []
 
-    async def send(self, records: Sequence[tuple[bytes | None, bytes]]) -> list[Any]:
+    async def send(self, records: Sequence[tuple[bytes | None, bytes]]) -> list[Delivery]:
         outcomes = [orjson.loads(value) for _, value in records]
         writes = len(self.emulator.writes())
         self.sends.append((writes, [(o["event_id"], o["status"]) for o in outcomes]))
@@ -94,15 +115,26 @@ class WriteCountingSink:
 class UndeliverableSink:
     """The outcome sink of a broker that never confirms delivery."""
 
-    async def send(self, records: Sequence[tuple[bytes | None, bytes]]) -> list[Any]:
+    async def send(self, records: Sequence[tuple[bytes | None, bytes]]) -> list[Delivery]:
         return [undelivered() for _ in records]
 
 
-def recording_topics() -> SimpleNamespace:
-    """Changes (forwards), outcomes and dead-letter topics that record what they get."""
-    return SimpleNamespace(
-        changes=RecordingTopic(), outcomes=RecordingTopic(), dead_letters=RecordingTopic()
-    )
+@dataclass
+class RecordingTopics:
+    """The changes (forwards) and dead-letter topics, recording what they get."""
+
+    changes: RecordingTopic = field(default_factory=RecordingTopic)
+    dead_letters: RecordingTopic = field(default_factory=RecordingTopic)
+
+    def sinks(self, outcomes: RecordSink) -> RecordSinks:
+        """The window's sinks: these topics, and ``outcomes`` for its outcomes."""
+        return RecordSinks(outcomes=outcomes, dead_letters=self.dead_letters, forwards=self.changes)
+
+
+def undeliverable_sinks() -> RecordSinks:
+    """Sinks of a broker that never confirms delivery."""
+    topic = UndeliverableTopic()
+    return RecordSinks(outcomes=UndeliverableSink(), dead_letters=topic, forwards=topic)
 
 
 class ScriptedApplier:
@@ -169,15 +201,15 @@ class FailingProcessor:
         self.windows: list[list[int]] = []
         self.quarantined: list[tuple[int, int | None]] = []
 
-    async def process(self, events: list[Any]) -> tuple[list[Any], WindowStats]:
+    async def process(self, events: Sequence[ports.Event]) -> tuple[list[ports.Event], WindowStats]:
         offsets = [e.message.offset for e in events]
         if self.bad & set(offsets):
             raise RuntimeError("a bug")
         self.windows.append(offsets)
-        return events, WindowStats(events=len(events))
+        return list(events), WindowStats(events=len(events))
 
     async def quarantine(
-        self, event: Any, exc: Exception, *, dead_letter_max_bytes: int | None = None
+        self, event: ports.Event, exc: Exception, *, dead_letter_max_bytes: int | None = None
     ) -> WindowStats:
         if self.dead_letter_fails:
             self.dead_letter_fails -= 1
@@ -225,7 +257,7 @@ class CountingSink:
     def __init__(self) -> None:
         self.sends: list[list[bytes]] = []
 
-    async def send(self, records: list[tuple[bytes | None, bytes]]) -> list[asyncio.Future[Any]]:
+    async def send(self, records: Sequence[tuple[bytes | None, bytes]]) -> list[Delivery]:
         self.sends.append([value for _, value in records])
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.set_result(None)

@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from streams.apply import Applied, Applier, ApplyReport
 from streams.core.coalesce import PlannedRequest, plan
 from streams.core.rate_control import RateControl
 from streams.core.records import Change
@@ -16,6 +15,7 @@ from streams.core.retry import RetryPolicy
 from streams.request_budget import SAFETY, RateLimiter
 from streams.sdk import codes
 from streams.sdk.types import ItemResult, RequestResult
+from streams.window.apply import Applied, Applier, ApplyReport
 from tests.core.helpers import change, home
 from tests.fakes import ScriptedIM, SlowIM, VirtualTimeLoop, run_virtual
 

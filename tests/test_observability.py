@@ -9,11 +9,11 @@ from faust.sensors.prometheus import FaustMetrics
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from streams.apply import ApplyReport
 from streams.core.progress import AgentProgress
 from streams.engine.monitor import LeanPrometheusMonitor
 from streams.observability import JsonFormatter, Liveness, Metrics, Readiness
-from streams.pipeline import WindowStats
+from streams.window.apply import ApplyReport
+from streams.window.processor import WindowStats
 
 
 def test_window_stats_become_metrics() -> None:

@@ -1,7 +1,7 @@
 """The window processor's side of revocations and of the window's bound, and ``processed_at``.
 
 In-process and pure: a scripted applier answers a request a second of the injected clock after
-the previous one, or hands it back unsent (what :class:`streams.apply.Applier` does at the
+the previous one, or hands it back unsent (what :class:`streams.window.apply.Applier` does at the
 window's bound); topics and the outcome sink record what the window produced.
 """
 
@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 
-from streams.apply import Applied, ApplyReport, OnRequestDone
 from streams.core.coalesce import PlannedRequest
 from streams.core.partitioning import partition_for
-from streams.pipeline import WindowProcessor, WindowStats
 from streams.settings import Settings
-from tests.fakes import RecordingSink, Table, message_event, recording_topics
+from streams.window.apply import Applied, ApplyReport, OnRequestDone
+from streams.window.processor import WindowProcessor, WindowStats
+from tests.fakes import RecordingSink, RecordingTopics, Table, message_event
 
 PARTITIONS = 4
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -69,7 +69,7 @@ def processor(
     applier: BoundApplier, sink: RecordingSink, clock: Clock, owned: set[int] | None = None
 ) -> WindowProcessor:
     return WindowProcessor(
-        Settings(), recording_topics(), Table(), applier, sink,  # type: ignore[arg-type]
+        Settings(), RecordingTopics().sinks(sink), Table(), applier,
         owns=lambda p: owned is None or p in owned, partitions=lambda: PARTITIONS,
         set_current_event=lambda e: None, origin_key=b"test", clock=clock,
     )  # fmt: skip

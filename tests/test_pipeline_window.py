@@ -1,6 +1,6 @@
 """The window processor in-process, with the real SDK client against the real emulator.
 
-Only the Kafka side is replaced: by topics whose delivery futures fail, which is what a broker
+Only the Kafka side is replaced: by sinks whose deliveries fail, which is what a broker
 outage looks like to the window (the worker-level consequence, the crashing supervisor stopping
 the worker so a restart redelivers, is covered by test_retries_exhausted_fail_and_stop), or by
 a sink that records when each outcome was sent.
@@ -13,14 +13,14 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from streams.apply import Applier
 from streams.core.partitioning import partition_for
 from streams.core.retry import RetryPolicy
-from streams.pipeline import WindowProcessor
 from streams.request_budget import RateLimiter
 from streams.sdk import IMSettings, TencentIMClient
 from streams.settings import Settings
-from tests.fakes import Table, UndeliverableSink, UndeliverableTopic, WriteCountingSink
+from streams.window.apply import Applier
+from streams.window.processor import WindowProcessor
+from tests.fakes import RecordingTopics, Table, WriteCountingSink, undeliverable_sinks
 from tests.fixtures.emulator import ADMIN, SDKAPPID, SECRET_KEY
 
 
@@ -45,17 +45,13 @@ def im_settings(emulator: Any) -> IMSettings:
 async def test_undeliverable_outcomes_fail_the_window(emulator_factory: Any) -> None:
     emulator = emulator_factory()
     im = im_settings(emulator)
-    topics = SimpleNamespace(
-        changes=UndeliverableTopic(), outcomes=UndeliverableTopic(),
-        dead_letters=UndeliverableTopic(),
-    )  # fmt: skip
     table = Table()
     async with TencentIMClient(im) as client:
         applier = Applier(
             client, RateLimiter(100), RetryPolicy(), concurrency=1, owns=lambda p: True
         )
         processor = WindowProcessor(
-            Settings(), topics, table, applier, UndeliverableSink(), owns=lambda p: True,
+            Settings(), undeliverable_sinks(), table, applier, owns=lambda p: True,
             partitions=lambda: 4, set_current_event=lambda e: None, origin_key=b"test",
         )  # fmt: skip
         with pytest.raises(KafkaTimeoutError):
@@ -72,13 +68,12 @@ async def test_outcomes_go_out_as_they_become_final_oldest_first(emulator_factor
     """
     emulator = emulator_factory(latency_ms=60)
     sink = WriteCountingSink(emulator)
-    topics = SimpleNamespace(outcomes=None, dead_letters=None, changes=None)
     async with TencentIMClient(im_settings(emulator)) as client:
         applier = Applier(
             client, RateLimiter(1000), RetryPolicy(), concurrency=1, owns=lambda p: True
         )
         processor = WindowProcessor(
-            Settings(), topics, Table(), applier, sink, owns=lambda p: True,
+            Settings(), RecordingTopics().sinks(sink), Table(), applier, owns=lambda p: True,
             partitions=lambda: 4, set_current_event=lambda e: None, origin_key=b"test",
         )  # fmt: skip
         window = [

@@ -5,20 +5,32 @@ Concurrency 1: above 1, Faust can commit past events another instance has not pr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from streams.engine.checkpoint import ack
 from streams.engine.consumer import GaplessConsumer
 from streams.engine.windows import windows
-from streams.pipeline import Event, WindowProcessor, WindowStats
 from streams.settings import Settings
+from streams.window.guard import Processor
+from streams.window.ports import Event
+from streams.window.processor import WindowStats
 
 
 def owned_partitions(app: Any, topic: str) -> set[int]:
     """Partitions of ``topic`` this worker is currently assigned."""
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+
+
+async def ack(stream: Any, consumer: GaplessConsumer, events: Iterable[Any]) -> None:
+    """Step 4 of the commit protocol (:mod:`streams.window.checkpoint`): the window returned,
+    so its records are delivered and its events may be committed.
+
+    ``events`` are Faust's own events, handed to the window and back (the window sees them
+    only as :class:`streams.window.ports.Event`; the consumer reads their ``message.tp``)."""
+    for event in events:
+        consumer.mark_processed(event.message)
+        await stream.ack(event)
 
 
 def _nothing() -> int:
@@ -56,18 +68,18 @@ class CountedProcessor:
     counted one by one, a long quarantine is not mistaken for an agent that stopped.
     """
 
-    def __init__(self, processor: WindowProcessor, signals: AgentSignals) -> None:
+    def __init__(self, processor: Processor, signals: AgentSignals) -> None:
         self._processor = processor
         self._signals = signals
 
-    async def process(self, events: Sequence[Event]) -> tuple[list[Event], WindowStats]:
+    async def process(self, events: Sequence[Event], /) -> tuple[list[Event], WindowStats]:
         """The processor's ``process``, counted."""
         done = await self._processor.process(events)
         self._signals.completed += 1
         return done
 
     async def quarantine(
-        self, event: Event, exc: Exception, *, dead_letter_max_bytes: int | None = None
+        self, event: Event, exc: Exception, /, *, dead_letter_max_bytes: int | None = None
     ) -> WindowStats:
         """The processor's ``quarantine``, counted."""
         stats = await self._processor.quarantine(
@@ -87,7 +99,7 @@ def make_agent(
 ) -> Any:
     """Register the agent: concurrency 1 (Faust can commit past unprocessed events above 1).
 
-    ``run_window`` is the crash guard's (``streams.engine.guard``): a window may run as several.
+    ``run_window`` is the crash guard's (``streams.window.guard``): a window may run as several.
     ``signals`` is kept up to date for the probes.
     """
     state = signals if signals is not None else AgentSignals()

@@ -1,7 +1,7 @@
 """The Faust app: settings, topics, the conversation table, and the window pipeline wiring.
 
 A thin shell: Faust provides consumption, acks, commits, rebalancing and the changelog-backed
-table; :mod:`streams.pipeline` does the window's work through :mod:`streams.core` and the SDK.
+table; :mod:`streams.window` does the window's work through :mod:`streams.core` and the SDK.
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ _JSON_TABLE_SCHEMA: faust.Schema[str, Any] = faust.Schema(
 
 
 def create_crash_table(app: faust.App, settings: Settings) -> TrackedTable:
-    """The crash guard's table (``streams.engine.guard``): crashed offset ranges per partition.
+    """The crash guard's table (``streams.window.guard``): crashed offset ranges per partition.
 
     In memory whatever ``STREAMS_TABLE_STORE`` says: it holds at most one small entry per
     partition, is read on every window (a dict lookup), and is rebuilt from its changelog by

@@ -2,8 +2,8 @@
 
 aiokafka turns a fetch response into records on the consumer thread, inside ``getmany``, before
 any record reaches the window that contains bad input
-(:meth:`streams.pipeline.WindowProcessor._classify`). Two kinds of input failed there, so the
-worker exited on every start and the partition stopped for good (docs/RELIABILITY.md):
+(:meth:`streams.window.processor.WindowProcessor._classify`). Two kinds of input failed there,
+so the worker exited on every start and the partition stopped for good (docs/RELIABILITY.md):
 
 * a record aiokafka's reader cannot read: a header name that is not UTF-8 (Sarama, librdkafka
   and kcat write names as raw bytes) raises ``UnicodeDecodeError``; a corrupt record, a batch

@@ -75,6 +75,14 @@ class ApplyReport:
 OnRequestDone = Callable[[Sequence[Applied], Sequence[Change]], Awaitable[None]]
 
 
+class Applies(Protocol):
+    """What a window needs of its applier: the plan sent, each request's answers handed back."""
+
+    async def apply(
+        self, plan: Sequence[PlannedRequest], on_done: OnRequestDone, /
+    ) -> ApplyReport: ...
+
+
 async def _ignore(_results: Sequence[Applied], _abandoned: Sequence[Change]) -> None:
     """The default :data:`OnRequestDone`: results are read from the report afterwards."""
 

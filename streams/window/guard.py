@@ -1,7 +1,8 @@
 """The crash guard: no record can crash the worker at the same offsets forever.
 
 Whatever depends on one record's content is contained where the window decodes it
-(:meth:`streams.pipeline.WindowProcessor._classify`). Anything else that escapes a window (a
+(:meth:`streams.window.processor.WindowProcessor._classify`). Anything else that escapes a
+window (a
 bug, a library's surprise) still stops the worker with nothing acked, as it must: most such
 failures are the broker's or the producer's, and a restart retries them. But if one record
 causes it, every restart would crash on it again. So before the exception leaves, the guard
@@ -11,7 +12,8 @@ counting. After ``STREAMS_QUARANTINE_AFTER_CRASHES`` crashes on overlapping offs
 process those offsets one record at a time: a record that fails alone is quarantined (rejected
 ``internal_error``, dead-lettered, an ERROR log line naming its position, a metric), and
 everything else is processed as usual. Failures of the broker, producer or IM are never
-quarantined: they stop the worker as before.
+quarantined: they stop the worker as before (which client errors are the broker's is the
+engine's to say: :class:`streams.window.ports.ClientFailure`).
 
 Crash ranges are per partition, and so is the blame: while a partition is in quarantine, its
 other records run as a window of their own, so a crash among them widens that partition's range
@@ -23,19 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
-
-from aiokafka.errors import (
-    CorruptRecordException,
-    KafkaError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-)
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
+from typing import Protocol, TypeVar
 
 from streams.core.crashes import CrashRange, after_crash, offset_ranges
 from streams.core.fitting import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
-from streams.pipeline import Event, RetriesExhaustedError, WindowProcessor, WindowStats
+from streams.errors import RetriesExhaustedError
+from streams.window.ports import ChangelogTable, ClientFailure, CurrentEvent, Event, Ownership
+from streams.window.processor import WindowStats
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +44,17 @@ Window = tuple[list[Event], WindowStats]
 T = TypeVar("T")
 
 
-#: Kafka errors one record can cause (its size, its bytes); every other Kafka error is the
-#: broker's or the client's (authorization, fencing, a closed producer, timeouts...).
-RECORD_KAFKA_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, CorruptRecordException)
+class Processor(Protocol):
+    """What the guard runs a window through (:class:`streams.window.processor.WindowProcessor`)."""
+
+    async def process(self, events: Sequence[Event], /) -> Window: ...
+
+    async def quarantine(
+        self, event: Event, exc: Exception, /, *, dead_letter_max_bytes: int | None = None
+    ) -> WindowStats: ...
 
 
-def is_infrastructure(exc: BaseException) -> bool:
+def is_infrastructure(exc: BaseException, client_failure: ClientFailure) -> bool:
     """Whether ``exc`` (or what it wraps) is the broker's, the producer's or a deliberate stop.
 
     Those are never blamed on a record: nothing is recorded or quarantined, a restart retries.
@@ -61,7 +63,7 @@ def is_infrastructure(exc: BaseException) -> bool:
     while seen is not None:
         if isinstance(seen, RetriesExhaustedError | TimeoutError | OSError):
             return True
-        if isinstance(seen, KafkaError) and not isinstance(seen, RECORD_KAFKA_ERRORS):
+        if client_failure(seen):
             return True
         seen = seen.__cause__
     return False
@@ -76,12 +78,13 @@ class CrashGuard:
 
     def __init__(
         self,
-        processor: WindowProcessor,
-        table: Any,
+        processor: Processor,
+        table: ChangelogTable,
         *,
         threshold: int,
-        set_current_event: Callable[[Event], None],
-        owns: Callable[[int], bool],
+        set_current_event: CurrentEvent,
+        owns: Ownership,
+        client_failure: ClientFailure,
     ) -> None:
         self._processor = processor
         #: ``"<topic>:<partition>"`` -> :meth:`CrashRange.to_json`; a memory-store table, so
@@ -90,6 +93,7 @@ class CrashGuard:
         self._threshold = threshold
         self._set_current_event = set_current_event
         self._owns = owns
+        self._client_failure = client_failure
 
     async def process(self, events: Sequence[Event]) -> list[Window]:
         """Process ``events``; return the windows (events to ack, stats) it was run as."""
@@ -119,7 +123,7 @@ class CrashGuard:
         try:
             return await work
         except Exception as exc:
-            if not is_infrastructure(exc):
+            if not is_infrastructure(exc, self._client_failure):
                 await self._record(events, exc)
             raise
 
@@ -129,7 +133,7 @@ class CrashGuard:
             return await self._processor.process(copies)
         except Exception as exc:
             msg = copies[0].message
-            if is_infrastructure(exc):
+            if is_infrastructure(exc, self._client_failure):
                 raise
             if not self._owns(msg.partition):
                 return [], WindowStats()  # revoked meanwhile: its new owner decides
@@ -140,7 +144,7 @@ class CrashGuard:
             try:
                 return copies, await self._processor.quarantine(copies[0], exc)
             except Exception as again:
-                if is_infrastructure(again):
+                if is_infrastructure(again, self._client_failure):
                     raise
                 # Even its dead letter failed (a dead-letter topic with a lower size limit, say):
                 # one of the smallest size any broker takes, with the original's size and hash.

@@ -8,26 +8,29 @@ replayed events may get a second outcome, as the contract allows. So may the eve
 partition revoked mid-window: they are left unacked for the new owner. Events whose request the
 window's bound left unsent are neither acked nor forgotten: the window hands them back
 (``WindowStats.left``) and the agent runs them as the next window. The steps of that protocol,
-in order, are :mod:`streams.engine.checkpoint`.
+in order, are :mod:`streams.window.checkpoint`.
+
+This module orchestrates; partition routing (:mod:`~streams.window.routing`), the retention
+sweep (:mod:`~streams.window.sweep`), outcome batching (:mod:`~streams.window.trickle`) and the
+stop policy (:mod:`~streams.window.stop`) are their own modules, and everything Kafka-side is
+reached through :mod:`streams.window.ports`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
-from streams.apply import Applied, Applier, ApplyReport
 from streams.contract import OutcomeReason
 from streams.core import origin, outcomes
 from streams.core.coalesce import group_by_conversation, plan, resolve
 from streams.core.dead_letters import dead_letter
 from streams.core.decode import decode, micros
-from streams.core.partitioning import partition_for
 from streams.core.records import (
     NOTHING_APPLIED,
     Change,
@@ -37,35 +40,29 @@ from streams.core.records import (
     Position,
     Rejection,
 )
-from streams.core.retention import (
-    MAX_DELETIONS_PER_SWEEP,
-    expired,
-    oldest_admitted_us,
-    sweep_interval_s,
+from streams.core.retention import oldest_admitted_us
+from streams.settings import Settings
+from streams.window.apply import Applied, Applies, ApplyReport
+from streams.window.checkpoint import Checkpoint
+from streams.window.ports import (
+    ChangelogTable,
+    CurrentEvent,
+    Delivery,
+    Event,
+    Ownership,
+    RecordSinks,
 )
-from streams.engine.checkpoint import Checkpoint
-from streams.engine.sink import BatchSink, Trickle
-from streams.settings import OnRetryExhausted, Settings
+from streams.window.routing import per_partition
+from streams.window.stop import failure_reason
+from streams.window.sweep import RetentionSweep
+from streams.window.trickle import Trickle
 
 log = logging.getLogger(__name__)
-
-
-class Event(Protocol):
-    """A consumed record as the window sees it: a Faust event, of which only the message is read
-    (its topic, partition, offset, key, value and headers)."""
-
-    @property
-    def message(self) -> Any:
-        """The record (Faust's ``Message``)."""
 
 
 #: How often a window sends the outcomes that became final since its last send (a batch per
 #: partition each time): a few sends per window, not one per SDK request. See Trickle.
 OUTCOME_SEND_INTERVAL_S = 0.025
-
-
-class RetriesExhaustedError(RuntimeError):
-    """Raised with ``STREAMS_ON_RETRY_EXHAUSTED=stop``: the worker exits, nothing is acked."""
 
 
 @dataclass(slots=True)
@@ -78,7 +75,7 @@ class WindowStats:
     forwards: int = 0
     #: Records whose origin headers were malformed or not signed by a worker (ignored).
     forged_origins: int = 0
-    #: Records the worker failed on alone, rejected ``internal_error`` (streams.engine.guard).
+    #: Records the worker failed on alone, rejected ``internal_error`` (streams.window.guard).
     quarantined: int = 0
     #: Table entries deleted as older than the retention horizon (streams.core.retention).
     expired: int = 0
@@ -95,29 +92,33 @@ class WindowProcessor:
     def __init__(
         self,
         settings: Settings,
-        topics: Any,
-        table: Any,
-        applier: Applier,
-        outcomes: BatchSink,
+        sinks: RecordSinks,
+        table: ChangelogTable,
+        applier: Applies,
         *,
-        owns: Callable[[int], bool],
+        owns: Ownership,
         partitions: Callable[[], int],
-        set_current_event: Callable[[Event], None],
+        set_current_event: CurrentEvent,
         origin_key: bytes,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
-        self._topics = topics
+        self._sinks = sinks
         self._table = table
         self._applier = applier
-        self._outcomes = outcomes
         self._owns = owns
         self._partitions = partitions
         self._set_current_event = set_current_event
         self._origin_key = origin_key
         self._clock = clock
         self._max_skew = timedelta(seconds=settings.max_clock_skew_s)
-        self._next_sweep: datetime | None = None
+        self._sweep = RetentionSweep(
+            table,
+            settings.state_retention_s,
+            owns=owns,
+            partitions=partitions,
+            set_current_event=set_current_event,
+        )
 
     def _classify(
         self, event: Event, partitions: int, now: datetime, stats: WindowStats
@@ -152,7 +153,7 @@ class WindowProcessor:
     async def process(self, events: Sequence[Event]) -> tuple[list[Event], WindowStats]:
         """Run the window; return the events that may now be acked, and its stats.
 
-        Outcomes go out as they become final (:class:`~streams.engine.sink.Trickle`), each
+        Outcomes go out as they become final (:class:`~streams.window.trickle.Trickle`), each
         stamped with that moment: the decided ones before the first SDK request, the others as
         their request ends. Requests start oldest event first, so the events that waited
         longest for their window get answers first.
@@ -165,7 +166,7 @@ class WindowProcessor:
         stamp = now.isoformat()
         partitions = self._partitions()
         stats = WindowStats(events=len(events))
-        checkpoint = Checkpoint(self._table, Trickle(self._outcomes, OUTCOME_SEND_INTERVAL_S))
+        checkpoint = self._checkpoint()
         out = checkpoint.outcomes
         by_envelope: dict[int, Event] = {}
         arrival: dict[int, int] = {}
@@ -184,21 +185,22 @@ class WindowProcessor:
         groups = group_by_conversation(changes)
         stats.conversations = len(groups)
         last: dict[str, LastApplied] = {}
-        for first in self._per_partition((g[0] for g in groups.values()), by_envelope):
+        firsts = (g[0] for g in groups.values())
+        for first in per_partition(firsts, by_envelope, self._set_current_event):
             stored = self._table.get(first.conversation)
             if stored is not None:
                 last[first.conversation] = LastApplied.from_json(stored)
         oldest = oldest_admitted_us(micros(now), self._settings.state_retention_s)
         resolution = resolve(groups, last, oldest_us=oldest)
         if oldest is not None:
-            stats.expired = self._sweep(events, now, oldest)
+            stats.expired = self._sweep.run(events, now, oldest)
         decided_at = self._clock().isoformat()
         for decision in resolution.decided:
             record = outcomes.for_decision(decision, decided_at)
             out.add(_ready(record, decision.change.envelope, stats))
         # Before a value can reach the IM, the table must know it may be there: a worker dying
         # after the write would otherwise let its successor write an older value after it.
-        for winner in self._per_partition(resolution.winners, by_envelope):
+        for winner in per_partition(resolution.winners, by_envelope, self._set_current_event):
             entry = last.get(winner.conversation, NOTHING_APPLIED).writing(winner)
             self._table[winner.conversation] = entry.to_json()
         await checkpoint.write_ahead()
@@ -237,74 +239,8 @@ class WindowProcessor:
             log.info("%d events left for the next window by the window's bound", len(unsent))
         return ackable, stats
 
-    def _per_partition(
-        self, changes: Iterable[Change], by_envelope: dict[int, Event]
-    ) -> Iterator[Change]:
-        """``changes`` a partition at a time, with an event of that partition made current.
-
-        The table routes a write's changelog record, and RocksDB finds a key's store, by the
-        current event's partition (faust-streaming #497), so it is set once per partition,
-        before the partition's first change is yielded.
-        """
-        per_partition: dict[int, list[Change]] = {}
-        for change in changes:
-            per_partition.setdefault(change.envelope.position.partition, []).append(change)
-        for group in per_partition.values():
-            self._set_current_event(by_envelope[id(group[0].envelope)])
-            yield from group
-
-    def _sweep(self, events: Sequence[Event], now: datetime, oldest_us: int) -> int:
-        """Delete the table entries older than the retention horizon, when a sweep is due.
-
-        Only in partitions this window has an event of (and this worker owns): a deletion's
-        changelog record and its RocksDB store are routed by the current event's partition, so
-        each partition's deletions run with one of its events current, and their tombstones go
-        out with the window's changelog records. A partition without traffic waits for a window
-        that has some; its state does not grow meanwhile.
-        """
-        if self._next_sweep is not None and now < self._next_sweep:
-            return 0
-        interval = sweep_interval_s(self._settings.state_retention_s)
-        self._next_sweep = now + timedelta(seconds=interval)
-        here: dict[int, Event] = {}
-        for event in events:
-            partition = event.message.partition
-            if self._owns(partition):
-                here.setdefault(partition, event)
-        if not here:
-            return 0
-        partitions = self._partitions()
-        doomed: dict[int, list[str]] = {}
-        count = 0
-        for key, value in self._table.items():
-            user = str(key).partition("/")[0]
-            partition = partition_for(user.encode(), partitions)
-            if partition in here and expired(LastApplied.from_json(value), oldest_us):
-                doomed.setdefault(partition, []).append(key)
-                count += 1
-                if count >= MAX_DELETIONS_PER_SWEEP:
-                    break
-        for partition, keys in doomed.items():
-            self._set_current_event(here[partition])
-            for key in keys:
-                del self._table[key]
-        if count:
-            log.info("forgot %d conversations last written before the retention horizon", count)
-        return count
-
     def _result_outcome(self, result: Applied, stamp: str) -> dict[str, Any]:
-        reason = None
-        if result.code != 0:
-            if not result.retryable:
-                reason = OutcomeReason.PERMANENT
-            elif self._settings.on_retry_exhausted is OnRetryExhausted.STOP:
-                raise RetriesExhaustedError(
-                    f"SDK retries for {result.change.conversation} ran past "
-                    f"{self._settings.sdk_retry_deadline_s:g} s (last code {result.code}: "
-                    f"{result.info}); stopping without acking the window"
-                )
-            else:
-                reason = OutcomeReason.RETRIES_EXHAUSTED
+        """The outcome of a final IM answer (or the worker stops: :mod:`streams.window.stop`)."""
         return outcomes.for_result(
             result.change,
             stamp,
@@ -312,15 +248,19 @@ class WindowProcessor:
             info=result.info,
             request_id=result.request_id,
             attempts=result.attempts,
-            reason=reason,
+            reason=failure_reason(result, self._settings),
         )
+
+    def _checkpoint(self) -> Checkpoint:
+        """A window's commit protocol, its outcomes trickling to the outcome sink."""
+        return Checkpoint(self._table, Trickle(self._sinks.outcomes, OUTCOME_SEND_INTERVAL_S))
 
     async def quarantine(
         self, event: Event, exc: Exception, *, dead_letter_max_bytes: int | None = None
     ) -> WindowStats:
         """Reject ``event``, which failed alone, as ``internal_error``; await its records.
 
-        Called by :class:`streams.engine.guard.CrashGuard` for a record that crashed the worker's
+        Called by :class:`streams.window.guard.CrashGuard` for a record that crashed the worker's
         windows again and again and failed once more when processed alone. Its outcome names
         what the record parsed to (if it parses) and the exception type (not its message,
         which may quote anything); the record itself goes to the dead letters, cut to
@@ -337,7 +277,7 @@ class WindowProcessor:
             item.envelope, OutcomeReason.INTERNAL_ERROR, info, True, **_ids_of(item)
         )
         stats.quarantined = 1
-        checkpoint = Checkpoint(self._table, Trickle(self._outcomes, OUTCOME_SEND_INTERVAL_S))
+        checkpoint = self._checkpoint()
         stamp = self._clock().isoformat()
         checkpoint.track(
             self._reject(rejection, checkpoint.outcomes, stamp, stats, dead_letter_max_bytes)
@@ -352,8 +292,8 @@ class WindowProcessor:
         stamp: str,
         stats: WindowStats,
         dead_letter_max_bytes: int | None = None,
-    ) -> list[Any]:
-        """Queue the rejection's outcome (and dead letter); the dead letter's future, if any."""
+    ) -> list[Delivery]:
+        """Queue the rejection's outcome (and dead letter); the dead letter's delivery, if any."""
         out.add(_ready(outcomes.for_rejection(rejection, stamp), rejection.envelope, stats))
         if not rejection.dead_letter:
             return []
@@ -366,14 +306,15 @@ class WindowProcessor:
             rejection.info,
             max_bytes=dead_letter_max_bytes or self._settings.dead_letter_max_bytes,
         )
-        future = self._topics.dead_letters.send_soon(
+        delivery = self._sinks.dead_letters.send_soon(
             key=letter.key, value=letter.value, headers=letter.headers
         )
-        return [future]
+        return [delivery]
 
-    def _forward(self, forward: Forward) -> Any:
+    def _forward(self, forward: Forward) -> Delivery:
+        """Re-send a misrouted record to its user's partition, signed with where it came from."""
         envelope = forward.envelope
-        return self._topics.changes.send_soon(
+        return self._sinks.forwards.send_soon(
             key=envelope.key,
             value=envelope.value,
             partition=forward.partition,

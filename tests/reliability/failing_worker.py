@@ -3,18 +3,18 @@
 Test code only (run as ``python -m tests.reliability.failing_worker worker``): the production
 worker has no switch for this. The failure is raised where a real bug would surface, after
 decoding (which contains its own failures per record) and before any SDK call, so only the
-crash guard (``streams.engine.guard``) can keep it from stopping the partition for good.
+crash guard (``streams.window.guard``) can keep it from stopping the partition for good.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import streams.pipeline
+import streams.window.processor
 from streams.cli import main
 
 POISON_PREFIX = "poison"
-_resolve = streams.pipeline.resolve
+_resolve = streams.window.processor.resolve
 
 
 def resolve_or_fail(groups: Any, last: Any, **options: Any) -> Any:
@@ -25,7 +25,7 @@ def resolve_or_fail(groups: Any, last: Any, **options: Any) -> Any:
     return _resolve(groups, last, **options)
 
 
-streams.pipeline.resolve = resolve_or_fail  # type: ignore[assignment]
+streams.window.processor.resolve = resolve_or_fail  # type: ignore[assignment]
 
 if __name__ == "__main__":
     main()

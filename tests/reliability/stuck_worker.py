@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streams.cli import main
-from streams.pipeline import WindowProcessor
+from streams.window.processor import WindowProcessor
 
 STUCK_MARK = b'"event_id":"stuck'
 _process = WindowProcessor.process

@@ -26,10 +26,10 @@ from streams.core.dead_letters import SOURCE_HEADERS as DLQ_HEADERS
 from streams.core.decode import decode
 from streams.core.origin import derive_key
 from streams.core.records import Change, Envelope, Forward, Position, Rejection
-from streams.pipeline import WindowProcessor
 from streams.settings import Settings
+from streams.window.processor import WindowProcessor
 from streams_devkit.kafka_io import produce
-from tests.fakes import RecordingSink, ScriptedApplier, Table, message_event, recording_topics
+from tests.fakes import RecordingSink, RecordingTopics, ScriptedApplier, Table, message_event
 from tests.fixtures.pipeline import PARTITIONS
 from tests.reliability.conftest import HYPOTHESIS, MakePipeline
 from tests.reliability.helpers import read_topic
@@ -69,11 +69,11 @@ def run_windows(
     """
 
     async def main() -> tuple[list[tuple[int, int]], list[dict[str, Any]], list[dict[str, Any]]]:
-        topics, sink = recording_topics(), RecordingSink()
+        topics, sink = RecordingTopics(), RecordingSink()
         processor = WindowProcessor(
-            Settings(), topics, Table(), ScriptedApplier(lambda i: 50004 if i % 3 == 0 else 0),
-            sink, owns=lambda p: True, partitions=lambda: PARTITIONS,
-            set_current_event=lambda e: None, origin_key=ORIGIN_KEY,
+            Settings(), topics.sinks(sink), Table(),
+            ScriptedApplier(lambda i: 50004 if i % 3 == 0 else 0), owns=lambda p: True,
+            partitions=lambda: PARTITIONS, set_current_event=lambda e: None, origin_key=ORIGIN_KEY,
         )  # fmt: skip
         count = len(messages)
         first = [message_event(TOPIC, p, o, k, v, h) for o, (k, v, p, h) in enumerate(messages)]

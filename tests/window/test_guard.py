@@ -1,53 +1,24 @@
-"""Which failures the crash guard may blame on a record, and which always stop the worker."""
+"""The crash guard's control flow, with a stand-in processor and table (no Faust, no broker):
+crashes counted per partition, suspects quarantined alone, infrastructure never blamed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiokafka.errors import (
-    KafkaConnectionError,
     KafkaTimeoutError,
-    MessageSizeTooLargeError,
-    NotLeaderForPartitionError,
-    ProducerClosed,
-    TopicAuthorizationFailedError,
 )
 from faust.exceptions import ProducerSendError
 
 from streams.core.fitting import MIN_MAX_BYTES
-from streams.engine.guard import CrashGuard, is_infrastructure
-from streams.pipeline import RetriesExhaustedError, WindowStats
+from streams.engine.errors import is_client_failure
+from streams.window.guard import CrashGuard
+from streams.window.ports import Event
+from streams.window.processor import WindowStats
 from tests.fakes import FailingProcessor, Table, broker_error
-
-
-def test_broker_producer_and_deliberate_stops_are_infrastructure() -> None:
-    for exc in (
-        RetriesExhaustedError("deadline"),
-        KafkaTimeoutError(),
-        KafkaConnectionError(),
-        NotLeaderForPartitionError(),
-        ConnectionResetError(),
-        TimeoutError(),
-        TopicAuthorizationFailedError(),
-        ProducerClosed(),
-        broker_error(KafkaTimeoutError()),
-    ):
-        assert is_infrastructure(exc), exc
-
-
-def test_bugs_and_record_dependent_kafka_errors_may_be_quarantined() -> None:
-    for exc in (
-        RuntimeError("a bug"),
-        TypeError("cannot convert 'NoneType' object to bytes"),
-        MessageSizeTooLargeError(),
-        broker_error(MessageSizeTooLargeError()),
-    ):
-        assert not is_infrastructure(exc), exc
-
-
-# --- the guard's control flow, with a stand-in processor and table (no Faust, no broker) -------
 
 
 def events(*offsets: int, partition: int = 0) -> list[Any]:
@@ -59,8 +30,8 @@ def events(*offsets: int, partition: int = 0) -> list[Any]:
 
 def guard(processor: FailingProcessor, table: Table, threshold: int = 3) -> CrashGuard:
     return CrashGuard(
-        cast(Any, processor), table, threshold=threshold,
-        set_current_event=lambda e: None, owns=lambda p: True,
+        processor, table, threshold=threshold, set_current_event=lambda e: None,
+        owns=lambda p: True, client_failure=is_client_failure,
     )  # fmt: skip
 
 
@@ -97,7 +68,7 @@ async def test_two_bad_records_in_one_partition_are_both_quarantined() -> None:
 
 async def test_infrastructure_failures_are_not_counted() -> None:
     class Down(FailingProcessor):
-        async def process(self, events: list[Any]) -> tuple[list[Any], WindowStats]:
+        async def process(self, events: Sequence[Event]) -> tuple[list[Event], WindowStats]:
             raise broker_error(KafkaTimeoutError())
 
     table = Table()
