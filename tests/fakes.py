@@ -119,6 +119,86 @@ class UndeliverableSink:
         return [undelivered() for _ in records]
 
 
+def later(journal: list[str], what: str, *, fails: bool = False) -> Delivery:
+    """A delivery that resolves (or fails as a broker outage does) on the loop's next turn,
+    noting ``what`` in ``journal`` then: a step that does not await it journals first."""
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def settle() -> None:
+        if fails:
+            journal.append(f"{what} failed")
+            future.set_exception(KafkaTimeoutError("delivery timed out"))
+        else:
+            journal.append(f"{what} delivered")
+            future.set_result(None)
+
+    asyncio.get_running_loop().call_soon(settle)
+    return future
+
+
+class JournalTable(Table):
+    """The last-applied table, journaling each changelog flush (the entries it carries, as
+    ``key=pending`` or ``key=applied``) and its delivery; flush number ``fail_flush`` (from 1)
+    is not delivered."""
+
+    def __init__(self, journal: list[str], *, fail_flush: int = 0) -> None:
+        super().__init__()
+        self.journal = journal
+        self.fail_flush = fail_flush
+        self._flushes = 0
+        self._queued: list[str] = []
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._queued.append(f"{key}={'pending' if value[2] else 'applied'}")
+
+    async def flush_changelog(self) -> list[Delivery]:
+        queued, self._queued = self._queued, []
+        if not queued:
+            return []
+        self._flushes += 1
+        what = f"changelog {' '.join(queued)}"
+        self.journal.append(f"{what} sent")
+        return [later(self.journal, what, fails=self._flushes == self.fail_flush)]
+
+
+class JournalSink:
+    """The outcome sink, journaling each send (its outcomes' statuses) and its delivery; send
+    number ``fail_send`` (from 1) is not delivered."""
+
+    def __init__(self, journal: list[str], *, fail_send: int = 0) -> None:
+        self.journal = journal
+        self.fail_send = fail_send
+        self._sends = 0
+
+    async def send(self, records: Sequence[tuple[bytes | None, bytes]]) -> list[Delivery]:
+        self._sends += 1
+        statuses = " ".join(orjson.loads(value)["status"] for _, value in records)
+        what = f"outcomes {statuses}"
+        self.journal.append(f"{what} sent")
+        return [later(self.journal, what, fails=self._sends == self.fail_send)]
+
+
+class JournalTopic:
+    """A topic (dead letters, forwards) journaling each record as ``name`` and its delivery."""
+
+    def __init__(self, journal: list[str], name: str, *, fails: bool = False) -> None:
+        self.journal = journal
+        self.name = name
+        self.fails = fails
+
+    def send_soon(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int | None = None,
+    ) -> Delivery:
+        self.journal.append(f"{self.name} sent")
+        return later(self.journal, self.name, fails=self.fails)
+
+
 @dataclass
 class RecordingTopics:
     """The changes (forwards) and dead-letter topics, recording what they get."""
@@ -138,10 +218,14 @@ def undeliverable_sinks() -> RecordSinks:
 
 
 class ScriptedApplier:
-    """Answers each planned request with ``code_for(index)`` for all its changes."""
+    """Answers each planned request with ``code_for(index)`` for all its changes; notes each
+    request in ``journal`` (``IM <user> <conversations>``) when given one."""
 
-    def __init__(self, code_for: Callable[[int], int] = lambda index: 0) -> None:
+    def __init__(
+        self, code_for: Callable[[int], int] = lambda index: 0, journal: list[str] | None = None
+    ) -> None:
         self.code_for = code_for
+        self.journal = journal
         self.requests: list[PlannedRequest] = []
 
     async def apply(self, plans: Sequence[PlannedRequest], on_done: OnRequestDone) -> ApplyReport:
@@ -149,6 +233,9 @@ class ScriptedApplier:
         for request in plans:
             index = len(self.requests)
             self.requests.append(request)
+            if self.journal is not None:
+                names = " ".join(c.change.conversation_id for c in request.changes)
+                self.journal.append(f"IM {request.user_id} {names}")
             code = self.code_for(index)
             results = [
                 Applied(change, code, "" if code == 0 else "scripted", str(index), 1, code != 0)
@@ -167,7 +254,7 @@ def message_event(
     key: bytes | None,
     value: bytes | None,
     headers: Sequence[tuple[str, bytes | None]] = (),
-) -> Any:
+) -> Event:
     """A consumed record as the window sees it (a Faust event's ``message``)."""
     message = SimpleNamespace(
         topic=topic, partition=partition, offset=offset, key=key, value=value,
