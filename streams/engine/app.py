@@ -14,6 +14,7 @@ from typing import Any, cast
 import faust
 import orjson
 from faust.serializers import codecs
+from faust.types import TopicT
 from mode.supervisors import CrashingSupervisor
 
 import streams.engine.tansu  # noqa: F401 - registers the tansu:// transport
@@ -244,11 +245,12 @@ EMBEDDED_OVERRIDES: dict[str, Any] = {
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """The app's topics (names from settings)."""
+    """The app's topics (names from settings): Faust's, held by mypy to the window's
+    :class:`~streams.window.ports.TopicSink` where the worker hands them to the window."""
 
-    changes: Any
-    outcomes: Any
-    dead_letters: Any
+    changes: TopicT
+    outcomes: TopicT
+    dead_letters: TopicT
 
 
 def create_app(settings: Settings) -> tuple[StreamsApp, Topics, TrackedTable]:
