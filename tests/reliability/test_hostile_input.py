@@ -42,7 +42,9 @@ from tests.reliability.hostile import (
     valid_doc,
 )
 
-TOPIC = "changes"
+#: The window signs its forwards for the changes topic it is configured with, and reads them
+#: back from that topic (a forward signed for another topic is forged).
+TOPIC = Settings().changes_topic
 SKEW = timedelta(seconds=300)
 DEAD_LETTER_REASONS = {"unparseable", "too_large", "misrouted", "internal_error"}
 ORIGIN_KEY = derive_key(b"hostile-input")
