@@ -186,6 +186,14 @@ def kafka_streams_version() -> str:
     return found.group(1) if found else "unknown"
 
 
+def _load_sentence(load: tuple[float, float, float] | None) -> str:
+    """The machine's load when a run started, for the reader to judge its figures by."""
+    if not load:
+        return ""
+    one, five, fifteen = load
+    return f" Load average at the start {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)."
+
+
 def _ratio(x: float, y: float) -> str:
     return f"{x / y:.2f}x" if y else "n/a"
 
@@ -273,12 +281,7 @@ def report(
             "<= 1.2x",
         ),
     ]
-    loaded = (
-        f" Load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
-        "(1 / 5 / 15 min)."
-        if load
-        else ""
-    )
+    loaded = _load_sentence(load)
     lines = [
         MAIN[broker].begin,
         f"## Scenarios (a) to (e) on {broker_name(broker)}",
@@ -374,12 +377,7 @@ def peer_report(
             (f"{scope}: p99 latency", _ratio(p99_pipe, p99_peer), "as it is"),
             (f"{scope}: peak RSS", _ratio(pipe.peak_rss, peer.peak_rss), "as it is"),
         ]
-    loaded = (
-        f" Load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
-        "(1 / 5 / 15 min)."
-        if load
-        else ""
-    )
+    loaded = _load_sentence(load)
     lines = [
         PEER[KAFKA].begin,
         f"## The pipeline beside a Kafka Streams peer on {broker_name(KAFKA)}",
