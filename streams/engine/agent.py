@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from faust.types import Message
+
 from streams.engine.consumer import GaplessConsumer
 from streams.engine.windows import windows
 from streams.settings import Settings
@@ -123,10 +125,17 @@ def make_agent(
                 while events:
                     state.in_window = len(events)
                     left: list[Event] = []
+                    kept: set[int] = set()
                     for ackable, stats in await run_window(events):
                         await ack(stream, consumer, ackable)
                         on_window(stats)
                         left += stats.left
+                        kept.update(map(id, ackable))
+                    kept.update(map(id, left))
+                    # Neither acked nor left for the next window: dropped for the partition's
+                    # next owner once its revocation began.
+                    dropped = [e.message for e in events if id(e) not in kept]
+                    consumer.abandon(cast(list[Message], dropped))  # Faust's, as in ack()
                     events = left
                 state.in_window = 0
                 state.completed += 1

@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, ClassVar, cast
 
 from aiokafka.errors import IllegalStateError
@@ -112,6 +112,22 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         self._processed.difference_update([k for k in self._processed if k[0] in revoked])
         self._refetched = {k: v for k, v in self._refetched.items() if k[0] not in revoked}
         await super().on_partitions_revoked(revoked)
+
+    def abandon(self, messages: Iterable[Message]) -> None:
+        """Stop waiting for records a window left to their partition's next owner.
+
+        A window drops the events of partitions whose revocation began (no outcome, no ack:
+        streams.window.processor). Faust's revocation waits until every record handed to the
+        streams is acked or garbage (``wait_empty`` over a weak set), and the agent still holds
+        the last window's list while it waits for the next: without this the revocation, and
+        with it the whole group, waited out the rebalance timeout (a join took 60 s). Never
+        acked, never committed: the next owner reads them from the committed offset, and if
+        the partition comes back here they are handed over again.
+        """
+        with ack_lock:
+            for message in messages:
+                self._unacked_messages.discard(message)
+                self._must_come_again(message.tp, message.offset)
 
     def mark_processed(self, message: Message) -> None:
         """Called by the agent just before it acks a message whose outcome is delivered."""

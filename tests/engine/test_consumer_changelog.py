@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import IllegalStateError
 from faust.types import TP
+from faust.types.tuples import ConsumerMessage
 
 from streams.engine import internals
 from streams.engine.app import create_app
@@ -206,3 +207,26 @@ async def test_an_input_record_is_handed_to_the_streams_once_unless_it_must_come
     thread.position = 0
     await asyncio.wait_for(consumer._deliver(consumer.getmany(timeout=1.0)), 5)
     assert arrived == [0, 1, 2, 1, 2, 0, 1, 2]
+
+
+async def test_records_a_window_left_to_the_next_owner_no_longer_hold_the_revocation(
+    consumer: Any,
+) -> None:
+    """Faust's revocation waits until every record handed to the streams is acked or garbage;
+    the agent holds its last window's list while it waits for the next, so the records the
+    window dropped for their next owner (a revocation began) held the revocation, and the
+    group, until the rebalance timeout. Abandoned, they are neither acked nor committed, and
+    come again if the partition comes back."""
+    tp = TP("changes", 0)
+    kept, dropped = (
+        ConsumerMessage("changes", 0, offset, 0.0, 0, [], b"k", b"v", None, tp=tp)
+        for offset in (4, 5)
+    )
+    consumer.track_message(kept)
+    consumer.track_message(dropped)
+    consumer._handed[tp] = 5
+    consumer.abandon([dropped])
+    assert set(consumer._unacked_messages) == {kept}, "the window in progress is still awaited"
+    assert not dropped.acked and consumer._handed[tp] == 4, "never acked; handed over again"
+    consumer.abandon([kept])
+    assert not consumer._unacked_messages, "Faust's wait_empty returns at once"
