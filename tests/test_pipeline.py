@@ -110,7 +110,8 @@ def test_scripted_scenario(pipeline_factory: Make) -> None:
     outcomes = by_event(records)
     assert outcomes["e0"][0]["status"] == "stale"
     # e2 applied at its first position, its replay a duplicate; a redelivered window may add
-    # copies that come out `duplicate` or `stale` (DESIGN section 4), never applied again.
+    # copies that come out `duplicate` or `stale`, never applied again (docs/CONTRACT.md,
+    # "Guarantees and their limits").
     assert settled(records, first[1])["status"] == "applied"
     replayed = {"duplicate", "stale"}
     assert {d["status"] for d in copies_at(records, first[1])[1:]} <= replayed

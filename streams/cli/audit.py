@@ -1,7 +1,7 @@
 """``streams replay`` and ``streams verify``: the outcomes topic read back and acted on.
 
 Both choose outcomes by processing time and user (the same options) and read the outcomes
-topic from ``--since`` up to its current end into a ledger (:mod:`streams.client.tools`);
+topic from ``--since`` up to its current end into a ledger (:mod:`streams.client.audit`);
 replay re-publishes the failed events, verify compares the IM with the last applied values.
 """
 
@@ -23,7 +23,7 @@ from streams.settings_base import load_settings
 
 if TYPE_CHECKING:  # the commands import what they use when run: `streams --help` stays quick
     from streams.client.ledger import Filters
-    from streams.client.tools import Reading
+    from streams.client.audit import Reading
 
 
 def _moment(_ctx: Any, _param: Any, value: str | None) -> datetime | None:
@@ -57,7 +57,7 @@ def _selection(command: Callable[..., Any]) -> Callable[..., Any]:
 
 async def _read_outcomes(settings: Settings, topic: str, filters: Filters) -> Reading:
     """The outcomes topic from ``--since`` up to its current end, with a progress bar."""
-    from streams.client.tools import read_outcomes
+    from streams.client.audit import read_outcomes
 
     with click.progressbar(length=0, label="reading outcomes", file=sys.stderr) as bar:
 
@@ -120,7 +120,7 @@ def replay(
     the outcomes topic from --since on. Exits 1 when a source record is gone (topic retention).
     """
     from streams.client.ledger import Filters
-    from streams.client.tools import replay as run_replay
+    from streams.client.audit import replay as run_replay
     from streams.contract import OutcomeReason
 
     settings = settings_of(Settings)
@@ -162,7 +162,7 @@ def verify(
     when the worker has caught up.
     """
     from streams.client.ledger import Filters
-    from streams.client.tools import verify as run_verify
+    from streams.client.audit import verify as run_verify
     from streams.sdk.config import IMSettings
 
     settings = settings_of(Settings)

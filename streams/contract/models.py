@@ -1,4 +1,6 @@
-"""The Kafka contract (DESIGN section 3): the change event consumed and the outcome produced.
+"""The Kafka contract: the change event consumed and the outcome produced.
+
+The rules are in docs/CONTRACT.md, "Events and outcomes".
 
 Every string is bounded so that no input, however hostile, makes the worker hold unbounded data.
 Unknown fields in a change are ignored, so upstream producers can add fields without breaking the

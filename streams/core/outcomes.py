@@ -1,4 +1,6 @@
-"""Outcome records (DESIGN section 3) as plain dicts, serialized once with orjson.
+"""Outcome records as plain dicts, serialized once with orjson.
+
+Their fields and statuses are in docs/CONTRACT.md, "Events and outcomes".
 
 Built as dicts rather than pydantic models because one is made per input event on the hot path;
 tests validate them against :class:`streams.contract.Outcome`.

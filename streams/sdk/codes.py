@@ -45,7 +45,8 @@ FREQUENCY_LIMIT_CODES: Final = frozenset(
     {REST_FREQUENCY_LIMIT, APP_FREQUENCY_LIMIT, TOO_FREQUENT_60018, TOO_FREQUENT_60019}
 )
 
-#: Transient REST codes (DESIGN section 2), plus the client's own transport/malformed classes.
+#: Transient REST codes (docs/CONTRACT.md, "Guarantees and their limits"), plus the client's
+#: own transport/malformed classes.
 RETRYABLE_CODES: Final = frozenset(
     {
         INTERNAL_50004,

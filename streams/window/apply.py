@@ -34,8 +34,8 @@ from streams.sdk import codes
 from streams.sdk.types import RequestResult
 
 
-class Marker(Protocol):
-    """What apply needs of the SDK client: one ``mark_contact`` request."""
+class SdkClient(Protocol):
+    """The SDK client as apply uses it: one ``mark_contact`` request per call."""
 
     async def mark(self, user_id: str, values: Sequence[tuple[str, str]]) -> RequestResult: ...
 
@@ -92,7 +92,7 @@ class Applier:
 
     def __init__(
         self,
-        client: Marker,
+        client: SdkClient,
         limiter: RateLimiter,
         policy: RetryPolicy,
         *,

@@ -197,7 +197,7 @@ class WindowProcessor:
         decided_at = self._clock().isoformat()
         for decision in resolution.decided:
             record = outcomes.for_decision(decision, decided_at)
-            out.add(_ready(record, decision.change.envelope, stats))
+            out.add(_serialise_counted(record, decision.change.envelope, stats))
         # Before a value can reach the IM, the table must know it may be there: a worker dying
         # after the write would otherwise let its successor write an older value after it.
         for winner in per_partition(resolution.winners, by_envelope, self._set_current_event):
@@ -215,7 +215,7 @@ class WindowProcessor:
             final_at = self._clock().isoformat()
             for result in results:
                 record = self._result_outcome(result, final_at)
-                out.add(_ready(record, result.change.envelope, stats))
+                out.add(_serialise_counted(record, result.change.envelope, stats))
                 if result.code == 0:
                     change = result.change
                     self._table[change.conversation] = LastApplied.of(change).to_json()
@@ -294,7 +294,9 @@ class WindowProcessor:
         dead_letter_max_bytes: int | None = None,
     ) -> list[Delivery]:
         """Queue the rejection's outcome (and dead letter); the dead letter's delivery, if any."""
-        out.add(_ready(outcomes.for_rejection(rejection, stamp), rejection.envelope, stats))
+        out.add(
+            _serialise_counted(outcomes.for_rejection(rejection, stamp), rejection.envelope, stats)
+        )
         if not rejection.dead_letter:
             return []
         stats.dead_letters += 1
@@ -366,7 +368,7 @@ def _first_copies(events: Sequence[Event]) -> list[Event]:
     return firsts
 
 
-def _ready(
+def _serialise_counted(
     record: dict[str, Any], envelope: Envelope, stats: WindowStats
 ) -> tuple[bytes | None, bytes]:
     """The outcome as a (key, value) record, counted in the window's stats.
