@@ -3,7 +3,8 @@
 ``/metrics`` serves Faust's own Prometheus sensor and the pipeline's metrics from one registry.
 The probes: ``/startupz`` answers 200 once partitions were assigned and the first table recovery
 finished; ``/readyz`` once started and while the agent runs; ``/healthz`` unless the agent had
-events waiting and completed no window for ``STREAMS_LIVENESS_STALL_S`` (outside a recovery).
+events waiting and neither completed a window nor finished an IM request for
+``STREAMS_LIVENESS_STALL_S`` (outside a recovery; :mod:`streams.core.progress` decides).
 Log records never carry custom data or credentials: the pipeline logs ids, counts and codes
 only.
 """

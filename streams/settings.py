@@ -144,7 +144,8 @@ class Settings(BrokerSettings):
         default=300.0,
         ge=0,
         # A producer clock 7 days off is a bug, not skew, and the bound keeps `now + skew`
-        # inside datetime's range (3e11 s overflowed every decode).
+        # inside datetime's range (year 9999, about 2.5e11 s after 1970: a skew of 3e11 s
+        # would make every decode overflow).
         le=7 * 24 * 3600,
         description="An `occurred_at` further in the future is rejected `clock_skew`.",
     )
@@ -223,7 +224,7 @@ class Settings(BrokerSettings):
             "a second; while its requests wait for the limiter it grows, up to the whole "
             "budget, so a hot worker uses what idle ones leave and a budget above the real "
             "quota converges to it. `fixed`: the partition share, paused 1 s and halved after a "
-            "frequency limit (the old split, kept for comparison)."
+            "frequency limit (a baseline to compare `adaptive` with)."
         ),
     )
     sdk_concurrency: int = Field(

@@ -22,8 +22,8 @@ from streams.settings import Settings
 from streams.settings_base import load_settings
 
 if TYPE_CHECKING:  # the commands import what they use when run: `streams --help` stays quick
-    from streams.client.ledger import Filters
     from streams.client.audit import Reading
+    from streams.client.ledger import Filters
 
 
 def _moment(_ctx: Any, _param: Any, value: str | None) -> datetime | None:
@@ -119,8 +119,8 @@ def replay(
     and comes out `duplicate` or `stale` when the IM already has it or something newer. Reads
     the outcomes topic from --since on. Exits 1 when a source record is gone (topic retention).
     """
-    from streams.client.ledger import Filters
     from streams.client.audit import replay as run_replay
+    from streams.client.ledger import Filters
     from streams.contract import OutcomeReason
 
     settings = settings_of(Settings)
@@ -161,8 +161,8 @@ def verify(
     the IM could not be read for a user. Changes still in flight show up as mismatches: run it
     when the worker has caught up.
     """
-    from streams.client.ledger import Filters
     from streams.client.audit import verify as run_verify
+    from streams.client.ledger import Filters
     from streams.sdk.config import IMSettings
 
     settings = settings_of(Settings)

@@ -45,8 +45,9 @@ class AgentProgress:
     #: Events handed to the agent and not processed yet: buffered for the next window, or in
     #: the window being processed.
     pending: int
-    #: Windows completed since start (a counter; a window the crash guard runs record by
-    #: record counts each record's run).
+    #: Windows completed and IM requests finished since start (a counter; a window the crash
+    #: guard runs record by record counts each record's run). A window waiting on a slow or
+    #: rate-limited IM still moves it with each request that finishes.
     completed: int
     #: A table recovery is running (``streams.engine.runner.watch_recovery`` watches it).
     recovering: bool
@@ -59,7 +60,8 @@ class AgentProgress:
 
 @dataclass
 class AgentStallDetector:
-    """Says when the agent has had work and completed no window for ``stall_s``.
+    """Says when the agent has had work and made no progress (completed no window, finished no
+    IM request) for ``stall_s``.
 
     Work is events waiting for the agent, or an agent that is not running. The clock starts at
     the first observation with work waiting, and starts again whenever a window completed, the

@@ -4,10 +4,10 @@ The IM's quota is app-wide and counted in fixed 1-second buckets; a request beyo
 60007 (or a kin code) and applies nothing. Each worker paces its requests evenly (burst 1: idle
 time banks nothing) at the rate of one of two policies (``STREAMS_RATE_CONTROL``):
 
-* :class:`FixedShare` (``fixed``), the old split: the budget times the worker's share of the
-  partitions; after a frequency-limit answer it pauses 1 s, halves its rate and climbs back to the
-  share over 5 s. A hot worker cannot use an idle one's share, and a budget above the real quota
-  never converges.
+* :class:`FixedShare` (``fixed``), a baseline to compare with: the budget times the worker's
+  share of the partitions; after a frequency-limit answer it pauses 1 s, halves its rate and
+  climbs back to the share over 5 s. A hot worker cannot use an idle one's share, and a budget
+  above the real quota never converges.
 * :class:`Adaptive` (``adaptive``), AIMD with slow start (docs/PERFORMANCE.md, "Rate control"):
   it starts at the share and doubles per second until the first frequency limit or the budget,
   then grows additively, and only while requests wait for it (budget-bound); the first frequency
