@@ -16,8 +16,8 @@ from streams.request_budget import SAFETY, RateLimiter
 from streams.sdk import codes
 from streams.sdk.types import ItemResult, RequestResult
 from streams.window.apply import Applied, Applier, ApplyReport
-from tests.core.helpers import change, home
 from tests.fakes import ScriptedIM, SlowIM, VirtualTimeLoop, run_virtual
+from tests.fixtures.changes import change, home
 
 
 def run(scripts: dict[str, list[int]], *, deadline: float = 10.0, owns=lambda p: True,  # type: ignore[no-untyped-def]

@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaProducer
 
 from streams.core.partitioning import partition_for
 from streams_devkit.kafka_io import consume
+from tests.fixtures.guarantees import Pos, authoritative, position, wait_for
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
-from tests.reliability.helpers import Pos, authoritative, position, wait_for
 
 Make = Callable[..., tuple[Pipeline, Any]]
 

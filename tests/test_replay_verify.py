@@ -16,8 +16,8 @@ import orjson
 
 from streams.client import BrokerSettings
 from streams.client.scan import scan
+from tests.fixtures.guarantees import wait_for
 from tests.fixtures.pipeline import WAIT_S, Pipeline
-from tests.reliability.helpers import wait_for
 
 Make = Callable[..., tuple[Pipeline, Any]]
 CLI = [sys.executable, "-m", "streams"]

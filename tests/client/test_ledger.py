@@ -10,7 +10,7 @@ import pytest
 
 from streams.client.ledger import Filters, Ledger, order_of
 from streams.contract import Outcome, OutcomeReason
-from tests.client.helpers import make_outcome
+from tests.fixtures.client import make_outcome
 
 
 def applied(offset: int, data: str, **fields: Any) -> Outcome:

@@ -21,7 +21,7 @@ from streams.contract import CustomDataChange
 from streams.core.decode import decode
 from streams.core.partitioning import partition_for
 from streams.core.records import Change, Envelope, Position
-from tests.client.helpers import new_topic, settings_for
+from tests.fixtures.client import new_topic, settings_for
 
 PARTITIONS = 3
 

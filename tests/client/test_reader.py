@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.client import BrokerSettings, OutcomeReader, ReceivedOutcome
 from streams.client.reader import Deduplicator
-from tests.client.helpers import make_outcome, new_topic, outcome_dict, settings_for
+from tests.fixtures.client import make_outcome, new_topic, outcome_dict, settings_for
 
 # Deduplicator ------------------------------------------------------------------------------
 

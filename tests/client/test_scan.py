@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.client.scan import TopicMissingError, read_positions, scan
-from tests.client.helpers import new_topic, settings_for
+from tests.fixtures.client import new_topic, settings_for
 
 
 async def produce_batch(

@@ -17,7 +17,7 @@ from streams.contract import (
 )
 from streams.contract.generate import DIRECTORY, MODELS, render
 from streams.core.records import Rejection
-from tests.core.helpers import change_doc, classify, envelope
+from tests.fixtures.changes import change_doc, classify, envelope
 
 BASE: dict[str, Any] = {
     "event_id": "e-1",

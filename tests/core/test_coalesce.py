@@ -3,7 +3,7 @@
 from streams.contract import OutcomeStatus
 from streams.core.coalesce import group_by_conversation, plan, resolve
 from streams.core.records import NOTHING_APPLIED, LastApplied
-from tests.core.helpers import change
+from tests.fixtures.changes import change
 
 S = OutcomeStatus
 

@@ -8,7 +8,7 @@ from streams.contract import OutcomeReason
 from streams.core.decode import MAX_KEY_BYTES, micros
 from streams.core.partitioning import partition_for
 from streams.core.records import Change, Envelope, Forward, Position, Rejection
-from tests.core.helpers import MAX_BYTES, PARTITIONS, change_doc, classify, envelope, home
+from tests.fixtures.changes import MAX_BYTES, PARTITIONS, change_doc, classify, envelope, home
 
 
 def rejection(value: bytes | None) -> Rejection:

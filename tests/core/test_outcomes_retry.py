@@ -7,7 +7,7 @@ from streams.core.coalesce import Decision
 from streams.core.outcomes import for_decision, for_rejection, for_result
 from streams.core.records import Rejection
 from streams.core.retry import RetryPolicy
-from tests.core.helpers import change, envelope
+from tests.fixtures.changes import change, envelope
 
 AT = "2026-11-25T12:00:00+00:00"
 

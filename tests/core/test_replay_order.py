@@ -12,7 +12,7 @@ from dataclasses import replace
 from streams.contract import OutcomeStatus
 from streams.core.coalesce import group_by_conversation, resolve
 from streams.core.records import Change, LastApplied, Position
-from tests.core.helpers import TOPIC, change_doc, classify, envelope, home
+from tests.fixtures.changes import TOPIC, change_doc, classify, envelope, home
 
 SECOND = "2026-11-25T10:00:00Z"
 

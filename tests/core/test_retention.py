@@ -18,7 +18,7 @@ from streams.core.retention import (
     oldest_admitted_us,
     sweep_interval_s,
 )
-from tests.core import helpers
+from tests.fixtures import changes
 
 SECOND = 1_000_000
 NOW = 1_800_000_000 * SECOND
@@ -28,7 +28,7 @@ DAY = 24 * 3600
 def change(event_id: str, conv: str, *, occurred_us: int, offset: int, version: int = -1) -> Change:
     """A valid change of alice's with the given last-write-wins order."""
     extra = {"version": version} if version >= 0 else {}
-    made = helpers.change(event_id, offset, conv=conv, **extra)
+    made = changes.change(event_id, offset, conv=conv, **extra)
     return replace(made, order=(version, occurred_us, offset))
 
 

@@ -26,7 +26,7 @@ from streams_devkit.broker import (
     free_port,
     probe_kafka,
 )
-from tests.reliability.helpers import wait_for
+from tests.fixtures.guarantees import wait_for
 
 
 def _port_open(port: int) -> bool:

@@ -20,7 +20,7 @@ import pytest
 
 from streams.client.reader import Deduplicator as ReaderDeduplicator
 from streams.contract import Outcome
-from tests.client.helpers import outcome_dict
+from tests.fixtures.client import outcome_dict
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "python" / "confluent_client.py"
 STATUSES = ["applied", "failed", "superseded", "stale", "duplicate", "rejected"]

@@ -36,7 +36,7 @@ from aiokafka.protocol.types import (
 from aiokafka.protocol.types import TaggedFields as Tags
 
 from streams_devkit.broker import BrokerError
-from tests.reliability.helpers import wait_for
+from tests.fixtures.guarantees import wait_for
 
 T = TypeVar("T")
 

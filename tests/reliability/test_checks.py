@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.helpers import Doc, Ledger, authoritative, change, check_outcomes_cover
+from tests.fixtures.guarantees import Doc, Ledger, authoritative, change, check_outcomes_cover
 
 AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 E1 = change("e1", "u1", "c2c_bob", "1:e1", at=AT, version=1)

@@ -18,7 +18,7 @@ changes; then it injects one fault into the cluster:
 and, in the soak run only (``--soak``), the leader of outcomes partitions frozen (SIGSTOP) for a
 minute.
 
-Every test checks what the stream tests check (``tests/reliability/helpers.py``: no event
+Every test checks what the stream tests check (``tests/fixtures/guarantees.py``: no event
 lost, no write moving a conversation backwards, the IM state last-write-wins over everything
 published) and, all along the fault, two things from outside the workers: a commit watch
 (the group's committed offsets, read every second, never pass a changes position whose outcome
@@ -55,9 +55,7 @@ from streams_devkit.broker import create_topics, free_port
 from streams_devkit.kafka import KafkaCluster
 from tests.fixtures.broker import running
 from tests.fixtures.emulator import RunningEmulator
-from tests.fixtures.pipeline import PARTITIONS, Pipeline
-from tests.reliability import cluster as meta
-from tests.reliability.helpers import (
+from tests.fixtures.guarantees import (
     Doc,
     Publisher,
     Workload,
@@ -66,6 +64,8 @@ from tests.reliability.helpers import (
     stalls,
     wait_for,
 )
+from tests.fixtures.pipeline import PARTITIONS, Pipeline
+from tests.reliability import cluster as meta
 from tests.reliability.test_crash_rebalance import FAST, UNLIMITED, owned, verify
 
 NODES = (1, 2, 3)

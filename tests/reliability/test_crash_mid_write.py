@@ -8,9 +8,9 @@ IM already holds the newer value, even though no "applied" outcome or record say
 
 from __future__ import annotations
 
+from tests.fixtures.guarantees import wait_for
 from tests.fixtures.pipeline import Pipeline
 from tests.reliability.conftest import MakePipeline
-from tests.reliability.helpers import wait_for
 from tests.test_pipeline import assert_never_backwards, change
 
 USERS = ("u-0", "u-1")

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.pipeline import PARTITIONS, Pipeline
-from tests.reliability.conftest import MakePipeline
-from tests.reliability.helpers import (
+from tests.fixtures.guarantees import (
     Doc,
     Ledger,
     Publisher,
@@ -34,6 +32,8 @@ from tests.reliability.helpers import (
     stalls,
     wait_for,
 )
+from tests.fixtures.pipeline import PARTITIONS, Pipeline
+from tests.reliability.conftest import MakePipeline
 
 #: The emulator's frequency limit is off here (UNLIMITED) and a high budget keeps the SDK from
 #: being the bottleneck: these tests are about crashes and rebalances, not the quota.

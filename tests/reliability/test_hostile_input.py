@@ -30,9 +30,9 @@ from streams.settings import Settings
 from streams.window.processor import WindowProcessor
 from streams_devkit.kafka_io import produce
 from tests.fakes import RecordingSink, RecordingTopics, ScriptedApplier, Table, message_event
+from tests.fixtures.guarantees import read_topic
 from tests.fixtures.pipeline import PARTITIONS
 from tests.reliability.conftest import HYPOTHESIS, MakePipeline
-from tests.reliability.helpers import read_topic
 from tests.reliability.hostile import (
     BOUNDARY_OK,
     BOUNDARY_TOO_LARGE,

@@ -20,9 +20,7 @@ import urllib.request
 from typing import Any
 
 from streams_devkit.broker import free_port
-from tests.fixtures.pipeline import Pipeline
-from tests.reliability.conftest import MakePipeline
-from tests.reliability.helpers import (
+from tests.fixtures.guarantees import (
     Doc,
     Ledger,
     Pos,
@@ -36,6 +34,8 @@ from tests.reliability.helpers import (
     read_outcomes,
     wait_for,
 )
+from tests.fixtures.pipeline import Pipeline
+from tests.reliability.conftest import MakePipeline
 
 #: Client-side codes: -1 transport error (connection refused), -2 HTTP status (503 here).
 OUTAGE_CODES = {-1, -2}

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import MakePipeline
-from tests.reliability.helpers import (
+from tests.fixtures.guarantees import (
     Doc,
     Ledger,
     Pos,
@@ -24,6 +23,7 @@ from tests.reliability.helpers import (
     read_outcomes,
     wait_for,
 )
+from tests.reliability.conftest import MakePipeline
 
 MALFORMED = -3  # the client's code for a 200 answer that is not the documented shape
 POISONS = [

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tests.fixtures.guarantees import authoritative, change, position, read_topic
 from tests.reliability.conftest import MakePipeline
-from tests.reliability.helpers import authoritative, change, position, read_topic
 from tests.reliability.hostile import at
 
 FAILING = "tests.reliability.failing_worker"

@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.reliability.conftest import MakePipeline
-from tests.reliability.helpers import (
+from tests.fixtures.guarantees import (
     Ledger,
     Publisher,
     Workload,
@@ -24,6 +23,7 @@ from tests.reliability.helpers import (
     read_outcomes,
     wait_for,
 )
+from tests.reliability.conftest import MakePipeline
 
 IM_LIMIT = 20
 WORKER_BUDGET = 30

@@ -18,9 +18,7 @@ from typing import Any
 
 from streams.core.partitioning import partition_for
 from streams_devkit.broker import free_port
-from tests.fixtures.pipeline import PARTITIONS
-from tests.reliability.conftest import MakePipeline
-from tests.reliability.helpers import (
+from tests.fixtures.guarantees import (
     Doc,
     Ledger,
     Publisher,
@@ -32,6 +30,8 @@ from tests.reliability.helpers import (
     read_outcomes,
     wait_for,
 )
+from tests.fixtures.pipeline import PARTITIONS
+from tests.reliability.conftest import MakePipeline
 
 IM_LIMIT = 20
 HOT_PARTITION = 0

@@ -21,8 +21,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.reliability.conftest import MakePipeline
-from tests.reliability.helpers import (
+from tests.fixtures.guarantees import (
     Ledger,
     Publisher,
     Workload,
@@ -33,6 +32,7 @@ from tests.reliability.helpers import (
     read_outcomes,
     wait_for,
 )
+from tests.reliability.conftest import MakePipeline
 
 USERS = 1_000
 BUDGET_PER_S = 40
