@@ -5,8 +5,6 @@ tests/test_probes.py.
 """
 
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -14,36 +12,9 @@ import orjson
 
 from streams_devkit.broker import free_port
 from tests.fixtures.pipeline import Pipeline
+from tests.fixtures.probes import get, metric, wait_for
 
 Make = Callable[..., tuple[Pipeline, Any]]
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
-
-
-def wait_for(url: str, status: int, timeout_s: float = 40) -> bytes:
-    deadline = time.monotonic() + timeout_s
-    seen = (0, b"")
-    while time.monotonic() < deadline:
-        seen = get(url)
-        if seen[0] == status:
-            return seen[1]
-        time.sleep(0.3)
-    raise AssertionError(f"{url} never answered {status}; last: {seen}")
-
-
-def metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in metrics")
 
 
 def test_health_readiness_and_metrics(pipeline_factory: Make) -> None:

@@ -14,21 +14,11 @@ from aiokafka import AIOKafkaProducer
 
 from streams.core.partitioning import partition_for
 from streams_devkit.kafka_io import consume
+from tests.fixtures.documents import assert_never_backwards, change
 from tests.fixtures.guarantees import Pos, authoritative, position, wait_for
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 
 Make = Callable[..., tuple[Pipeline, Any]]
-
-
-def change(event_id: str, conv: str, data: str, *, user: str = "alice", **extra: Any) -> dict:  # type: ignore[type-arg]
-    return {
-        "event_id": event_id,
-        "user_id": user,
-        "conversation_id": conv,
-        "custom_data": data,
-        "occurred_at": extra.pop("at", "2026-11-25T10:00:00Z"),
-        **extra,
-    }
 
 
 def by_event(outcomes: list[dict]) -> dict[str, list[dict]]:  # type: ignore[type-arg]
@@ -59,20 +49,6 @@ def owned(log: str) -> int:
     """How many partitions a worker's log says it owns now (0 before its first assignment)."""
     counts = re.findall(r"owning (\d+) partitions", log)
     return int(counts[-1]) if counts else 0
-
-
-def assert_never_backwards(
-    writes: list[dict],  # type: ignore[type-arg]
-    order: dict[str, int],
-    key: tuple[str, ...] = ("conversation_id",),
-) -> None:
-    """Each conversation's writes follow the input's last-write-wins order."""
-    last: dict[tuple[str, ...], int] = {}
-    for write in writes:
-        rank = order[write["custom_data"]]
-        conversation = tuple(write[k] for k in key)
-        assert rank >= last.get(conversation, -1), write
-        last[conversation] = rank
 
 
 def test_scripted_scenario(pipeline_factory: Make) -> None:

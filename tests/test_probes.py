@@ -17,7 +17,7 @@ import orjson
 from bench.rocksdb import seed_changelog, seed_records
 from streams_devkit.broker import create_topics, free_port
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
-from tests.test_observability_worker import get, wait_for
+from tests.fixtures.probes import get, wait_for
 
 Make = Callable[..., tuple[Pipeline, Any]]
 

@@ -22,7 +22,7 @@ from streams.core.partitioning import partition_for
 from streams_devkit.broker import free_port
 from tests.fixtures.guarantees import wait_for as wait_until
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
-from tests.test_observability_worker import get, metric, wait_for
+from tests.fixtures.probes import get, metric, wait_for
 
 Make = Callable[..., tuple[Pipeline, Any]]
 

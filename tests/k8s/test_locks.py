@@ -9,9 +9,7 @@ from the ones the tests ran.
 
 from __future__ import annotations
 
-import re
 import tomllib
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -19,46 +17,17 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.k8s.locks import DEV_LOCK, WORKER_LOCK, Pin, read_lock
 from tests.k8s.manifests import ROOT
 
 PYPROJECT = ROOT / "pyproject.toml"
 DEVKIT_PYPROJECT = ROOT / "devkit" / "pyproject.toml"
-WORKER_LOCK = ROOT / "requirements" / "worker.lock"
-DEV_LOCK = ROOT / "requirements" / "dev.lock"
 
 #: Pinned exactly in pyproject.toml: the worker subclasses their internals.
 EXACT = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0.14.0"}
 
 #: Security floors (pyproject.toml says which advisories each one clears).
 FLOORS = {"aiohttp": "3.14.3", "orjson": "3.11.6"}
-
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?:\s*;\s*(.+?))?\s*\\?$")
-_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
-
-
-@dataclass(frozen=True)
-class Pin:
-    version: str
-    marker: str | None
-    hashes: frozenset[str]
-
-
-def read_lock(path: Path) -> dict[str, Pin]:
-    """``{canonical name: Pin}`` of a lock written by ``uv pip compile --generate-hashes``."""
-    pins: dict[str, Pin] = {}
-    name = None
-    for line in path.read_text().splitlines():
-        match, digest = _PIN.match(line), _HASH.search(line)
-        if match:
-            name = canonicalize_name(match[1])
-            assert name not in pins, f"{path.name}: {name} is locked twice"
-            pins[name] = Pin(match[2], match[3], frozenset())
-        elif name and digest:
-            pin = pins[name]
-            pins[name] = Pin(pin.version, pin.marker, pin.hashes | {digest[1]})
-        elif line.strip() and not line.lstrip().startswith("#"):
-            raise AssertionError(f"{path.name}: unexpected line {line!r}")
-    return pins
 
 
 def requirements(*extras: str, pyproject: Path = PYPROJECT) -> list[Requirement]:

