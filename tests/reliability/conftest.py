@@ -10,24 +10,17 @@ to it as one JSON line per test (what docs/RELIABILITY.md is filled from).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import settings
 
-from tests.fixtures.emulator import RunningEmulator
-from tests.fixtures.pipeline import Pipeline
+from tests.fixtures.pipeline import MakePipeline
 
 SOAK_ENV = "STREAMS_SOAK"
 FIGURES_ENV = "STREAMS_RELIABILITY_FIGURES"
-
-#: Property tests: no per-example deadline (a shared 2-core machine is noisy), and derandomized
-#: so a run is repeatable and CI never fails on an example another run did not draw.
-settings.register_profile("reliability", deadline=None, derandomize=True, max_examples=1000)
-HYPOTHESIS = settings.get_profile("reliability")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,9 +56,6 @@ def figures(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
     if target:
         with Path(target).open("ab") as out:
             out.write(line + b"\n")
-
-
-MakePipeline = Callable[..., tuple[Pipeline, RunningEmulator]]
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from tests.fixtures.documents import assert_never_backwards, change
 from tests.fixtures.guarantees import wait_for
-from tests.fixtures.pipeline import Pipeline
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import MakePipeline, Pipeline
 
 USERS = ("u-0", "u-1")
 CONVERSATIONS = [f"c2c_peer{c}" for c in range(5)]

@@ -29,8 +29,7 @@ from tests.fixtures.guarantees import (
     verify,
     wait_for,
 )
-from tests.fixtures.pipeline import PARTITIONS, Pipeline
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import PARTITIONS, MakePipeline, Pipeline
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ import orjson
 from streams.contract import Outcome
 from streams.core.dead_letters import SOURCE_HEADERS
 from streams.core.partitioning import partition_for
-from tests.fixtures.pipeline import PARTITIONS, Pipeline
+from tests.fixtures.pipeline import PARTITIONS, MakePipeline, Pipeline
 from tests.fixtures.raw_batches import gzip_bomb, plain, produce_batches, record
-from tests.reliability.conftest import MakePipeline
 
 #: The smallest bound the worker accepts; the bomb inflates to 128 times it.
 BOUND = 1024 * 1024

@@ -31,8 +31,8 @@ from streams.window.processor import WindowProcessor
 from streams_devkit.kafka_io import produce
 from tests.fakes import RecordingSink, RecordingTopics, ScriptedApplier, Table, message_event
 from tests.fixtures.guarantees import read_topic
-from tests.fixtures.pipeline import PARTITIONS
-from tests.reliability.conftest import HYPOTHESIS, MakePipeline
+from tests.fixtures.pipeline import PARTITIONS, MakePipeline
+from tests.fixtures.properties import HYPOTHESIS
 from tests.reliability.hostile import (
     BOUNDARY_OK,
     BOUNDARY_TOO_LARGE,

@@ -34,8 +34,7 @@ from tests.fixtures.guarantees import (
     read_outcomes,
     wait_for,
 )
-from tests.fixtures.pipeline import Pipeline
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import MakePipeline, Pipeline
 
 #: Client-side codes: -1 transport error (connection refused), -2 HTTP status (503 here).
 OUTAGE_CODES = {-1, -2}

@@ -23,8 +23,7 @@ from streams.contract import Outcome
 from streams.contract.limits import MAX_KEY_PREFIX
 from streams.core.partitioning import partition_for
 from tests.fixtures.guarantees import change, position, read_topic
-from tests.fixtures.pipeline import PARTITIONS
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import PARTITIONS, MakePipeline
 from tests.reliability.hostile import at
 
 #: One repeated byte: gzip makes a few KiB of it.

@@ -29,8 +29,7 @@ from streams.core import origin
 from streams.core.fitting import FRAMING_BYTES
 from tests.fixtures.emulator import RunningEmulator
 from tests.fixtures.guarantees import read_topic
-from tests.fixtures.pipeline import PARTITIONS, Pipeline
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import PARTITIONS, MakePipeline, Pipeline
 
 #: Small enough that hypothesis' oversized values are cut, large enough to hold a change.
 DEAD_LETTER_MAX = 200_000

@@ -23,7 +23,7 @@ from tests.fixtures.guarantees import (
     read_outcomes,
     wait_for,
 )
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import MakePipeline
 
 MALFORMED = -3  # the client's code for a 200 answer that is not the documented shape
 POISONS = [

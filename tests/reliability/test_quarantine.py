@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from tests.fixtures.guarantees import authoritative, change, position, read_topic
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import MakePipeline
 from tests.reliability.hostile import at
 
 FAILING = "tests.reliability.failing_worker"

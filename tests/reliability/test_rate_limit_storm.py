@@ -23,7 +23,7 @@ from tests.fixtures.guarantees import (
     read_outcomes,
     wait_for,
 )
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import MakePipeline
 
 IM_LIMIT = 20
 WORKER_BUDGET = 30

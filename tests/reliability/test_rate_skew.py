@@ -30,8 +30,7 @@ from tests.fixtures.guarantees import (
     read_outcomes,
     wait_for,
 )
-from tests.fixtures.pipeline import PARTITIONS
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import PARTITIONS, MakePipeline
 
 IM_LIMIT = 20
 HOT_PARTITION = 0

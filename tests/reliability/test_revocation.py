@@ -32,7 +32,7 @@ from tests.fixtures.guarantees import (
     read_outcomes,
     wait_for,
 )
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import MakePipeline
 
 USERS = 1_000
 BUDGET_PER_S = 40

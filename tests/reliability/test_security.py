@@ -31,7 +31,7 @@ from streams.settings import Settings
 from streams.settings_base import load_settings
 from streams_devkit.kafka_io import produce
 from tests.fixtures.guarantees import Workload, read_outcomes, read_topic, wait_for
-from tests.reliability.conftest import MakePipeline
+from tests.fixtures.pipeline import MakePipeline
 
 SENTINEL = "sentinel-secret-XYZ-7d41c0"
 #: A UserSig: zlib (``eJ``) in base64 with ``*-_`` for ``+/=`` (Tencent's variant).

@@ -17,9 +17,8 @@ import time
 from typing import Any
 
 from streams_devkit.broker import free_port
-from tests.fixtures.pipeline import PARTITIONS, Pipeline
+from tests.fixtures.pipeline import PARTITIONS, MakePipeline, Pipeline
 from tests.fixtures.probes import get, wait_for
-from tests.reliability.conftest import MakePipeline
 
 WAIT_S = 90.0
 
