@@ -1,7 +1,7 @@
 """Metrics, health and readiness over the worker's web port, and JSON logs, after real runs.
 
 What each probe answers while a table recovers, the IM endpoint is down or the agent is stuck:
-tests/test_probes.py.
+tests/e2e/test_probes.py.
 """
 
 import time

@@ -41,7 +41,7 @@ from streams_devkit.kafka import KafkaCluster
 from streams_devkit.kafka_io import consume, publish_stream
 from streams_devkit.workload import LoadSpec, demo_workload
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 2
 
 
