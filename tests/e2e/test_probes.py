@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from bench.rocksdb import seed_changelog, seed_records
 from streams_devkit.broker import create_topics, free_port
+from tests.fixtures.changelog import seed_changelog, seed_records
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 from tests.fixtures.probes import get, wait_for
 
