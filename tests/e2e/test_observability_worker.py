@@ -12,7 +12,7 @@ import orjson
 
 from streams_devkit.broker import free_port
 from tests.fixtures.pipeline import Pipeline
-from tests.fixtures.probes import get, metric, wait_for
+from tests.fixtures.probes import get, metric, wait_for_status
 
 Make = Callable[..., tuple[Pipeline, Any]]
 
@@ -22,9 +22,9 @@ def test_health_readiness_and_metrics(pipeline_factory: Make) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     pipe.start_worker(STREAMS_WEB_PORT=str(port), STREAMS_LOG_FORMAT="json")
-    wait_for(f"{base}/healthz", 200)
-    assert orjson.loads(wait_for(f"{base}/readyz", 200))["status"] == "ready"
-    assert orjson.loads(wait_for(f"{base}/startupz", 200))["status"] == "started"
+    wait_for_status(f"{base}/healthz", 200)
+    assert orjson.loads(wait_for_status(f"{base}/readyz", 200))["status"] == "ready"
+    assert orjson.loads(wait_for_status(f"{base}/startupz", 200))["status"] == "started"
 
     docs = [
         {"event_id": f"m{i}", "user_id": "alice", "conversation_id": f"c2c_{i % 3}",
@@ -78,9 +78,9 @@ def test_only_our_pages_are_served(pipeline_factory: Make) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     pipe.start_worker(STREAMS_WEB_PORT=str(port))
-    assert orjson.loads(wait_for(f"{base}/readyz", 200))["status"] == "ready"
-    assert orjson.loads(wait_for(f"{base}/healthz", 200))["status"] == "ok"
-    assert "streams_events_consumed_total" in wait_for(f"{base}/metrics", 200).decode()
+    assert orjson.loads(wait_for_status(f"{base}/readyz", 200))["status"] == "ready"
+    assert orjson.loads(wait_for_status(f"{base}/healthz", 200))["status"] == "ok"
+    assert "streams_events_consumed_total" in wait_for_status(f"{base}/metrics", 200).decode()
     # Faust's own views, unauthenticated: table data, cluster topology, sensor state.
     faust_views = [
         "/table/last-applied",

@@ -17,7 +17,7 @@ import orjson
 from streams_devkit.broker import create_topics, free_port
 from tests.fixtures.changelog import seed_changelog, seed_records
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
-from tests.fixtures.probes import get, wait_for
+from tests.fixtures.probes import get, wait_for_status
 
 Make = Callable[..., tuple[Pipeline, Any]]
 
@@ -54,7 +54,7 @@ def test_start_up_waits_for_table_recovery(pipeline_factory: Make) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     pipe.start_worker(STREAMS_WEB_PORT=str(port))
-    wait_for(f"{base}/healthz", 200, timeout_s=60)
+    wait_for_status(f"{base}/healthz", 200, timeout_s=60)
     samples = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -72,7 +72,7 @@ def test_start_up_waits_for_table_recovery(pipeline_factory: Make) -> None:
     # The probes are asked one after the other: recovery may end between two of them.
     assert any(s["/readyz"][0] == 503 for s in recovering), recovering
     assert samples[-1]["/startupz"] == (200, {"status": "started", "problems": []})
-    assert orjson.loads(wait_for(f"{base}/readyz", 200))["status"] == "ready"
+    assert orjson.loads(wait_for_status(f"{base}/readyz", 200))["status"] == "ready"
     assert "Restoring state from changelog topics" in pipe.worker_log(0)
 
 
@@ -86,7 +86,7 @@ def test_an_im_outage_leaves_the_worker_ready_and_alive(pipeline_factory: Make) 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     pipe.start_worker(STREAMS_WEB_PORT=str(port))
-    assert orjson.loads(wait_for(f"{base}/readyz", 200))["status"] == "ready"
+    assert orjson.loads(wait_for_status(f"{base}/readyz", 200))["status"] == "ready"
     published: set[tuple[int, int]] = set()
     samples = []
     # Three rounds of input, each retried until the deadline: the agent always has events
@@ -114,10 +114,10 @@ def test_a_stuck_agent_fails_liveness_and_a_restart_recovers(pipeline_factory: M
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     stuck = pipe.start_worker(module="tests.reliability.stuck_worker", STREAMS_WEB_PORT=str(port))
-    assert orjson.loads(wait_for(f"{base}/readyz", 200))["status"] == "ready"
-    assert orjson.loads(wait_for(f"{base}/healthz", 200))["status"] == "ok"
+    assert orjson.loads(wait_for_status(f"{base}/readyz", 200))["status"] == "ready"
+    assert orjson.loads(wait_for_status(f"{base}/healthz", 200))["status"] == "ok"
     published = set(pipe.publish(change("stuck-1")))
-    body = orjson.loads(wait_for(f"{base}/healthz", 503, timeout_s=60))
+    body = orjson.loads(wait_for_status(f"{base}/healthz", 503, timeout_s=60))
     assert body["status"] == "stalled"
     assert "no window completed" in body["problems"][0], body
     assert get(f"{base}/readyz")[0] == 200, "the agent's task is alive: only liveness says"

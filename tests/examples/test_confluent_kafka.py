@@ -22,7 +22,7 @@ from streams.core.partitioning import partition_for
 from streams_devkit.broker import free_port
 from tests.fixtures.guarantees import wait_for as wait_until
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
-from tests.fixtures.probes import get, metric, wait_for
+from tests.fixtures.probes import get, metric, wait_for_status
 
 Make = Callable[..., tuple[Pipeline, Any]]
 
@@ -95,7 +95,7 @@ def test_murmur2_random_needs_no_hop_and_the_default_partitioner_is_forwarded(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     pipe.start_worker(STREAMS_WEB_PORT=str(port))
-    wait_for(f"{base}/readyz", 200, timeout_s=WAIT_S)
+    wait_for_status(f"{base}/readyz", 200, timeout_s=WAIT_S)
 
     published, outcomes = publish_and_read(pipe, "murmur2_random")
     assert misrouted(published) == []

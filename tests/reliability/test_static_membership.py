@@ -18,7 +18,7 @@ from typing import Any
 
 from streams_devkit.broker import free_port
 from tests.fixtures.pipeline import PARTITIONS, MakePipeline, Pipeline
-from tests.fixtures.probes import get, wait_for
+from tests.fixtures.probes import get, wait_for_status
 
 WAIT_S = 90.0
 
@@ -68,9 +68,9 @@ def test_a_static_member_restarted_within_the_session_moves_no_partition(
         STREAMS_WEB_PORT=str(ports[0]), STREAMS_GROUP_INSTANCE_ID="w-0", **env
     )
     for base in (a,):
-        wait_for(f"{base}/readyz", 200, timeout_s=WAIT_S)
+        wait_for_status(f"{base}/readyz", 200, timeout_s=WAIT_S)
     pipe.start_worker(STREAMS_WEB_PORT=str(ports[1]), STREAMS_GROUP_INSTANCE_ID="w-1", **env)
-    wait_for(f"{b}/readyz", 200, timeout_s=WAIT_S)
+    wait_for_status(f"{b}/readyz", 200, timeout_s=WAIT_S)
     applied_everywhere(pipe, 1)
     before = rebalances(b)
 
@@ -78,7 +78,7 @@ def test_a_static_member_restarted_within_the_session_moves_no_partition(
     first.wait(timeout=30)
     stopped = time.monotonic()
     pipe.start_worker(STREAMS_WEB_PORT=str(ports[0]), STREAMS_GROUP_INSTANCE_ID="w-0", **env)
-    wait_for(f"{a}/readyz", 200, timeout_s=WAIT_S)
+    wait_for_status(f"{a}/readyz", 200, timeout_s=WAIT_S)
     back = time.monotonic() - stopped
     applied_everywhere(pipe, 2)
 
