@@ -15,6 +15,7 @@ from pydantic_settings import SettingsConfigDict
 from streams.client.connection import BrokerSettings, SecurityProtocol
 from streams.core.fitting import MIN_MAX_BYTES as MIN_DEAD_LETTER_BYTES
 from streams.core.rate_control import RateControl
+from streams.window.config import OnRetryExhausted
 
 __all__ = [
     "EventLoop",
@@ -30,13 +31,6 @@ class SdkBackend(StrEnum):
     """Which IM backend the worker applies changes through."""
 
     TENCENT = "tencent"
-
-
-class OnRetryExhausted(StrEnum):
-    """What a window does when retries run past the deadline."""
-
-    FAIL = "fail"
-    STOP = "stop"
 
 
 class EventLoop(StrEnum):

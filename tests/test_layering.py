@@ -1,13 +1,17 @@
 """Imports run one way: engine -> window -> core, and the window never reaches a stream engine.
 
 Read from the source with ``ast`` (every import statement, ``TYPE_CHECKING`` blocks and
-function bodies included), so a forbidden import fails here even on a path no test runs.
+function bodies included), so a forbidden import fails here even on a path no test runs; and
+imported in a fresh interpreter, so an engine loaded through another module's imports (the
+settings', say) fails here too.
 """
 
 from __future__ import annotations
 
 import ast
 import pkgutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +24,6 @@ WINDOW_MAY_IMPORT = (
     "streams.core",
     "streams.sdk",
     "streams.contract",
-    "streams.settings",
     "streams.errors",
     "streams.request_budget",
     "streams.window",
@@ -77,6 +80,57 @@ def test_the_window_imports_no_engine_and_only_its_allowed_layers() -> None:
                 wrong.setdefault(module, []).append(name)
     assert checked >= 8, "the window package was not found"
     assert wrong == {}, wrong
+
+
+#: Run in a fresh interpreter: imports the modules named in argv, then prints a line for each
+#: engine in ``sys.modules`` (itself or any of its submodules): how many of its modules were
+#: loaded, and the chain of project modules that first imported it, recorded by a meta-path hook
+#: that looks at the importing frames and leaves the finding to the other finders ("?": loaded
+#: before the hook, at start-up).
+LOADS_NO_ENGINE = f"""
+import importlib, sys
+
+ENGINES = {ENGINES!r}
+chains = {{}}
+
+
+class Witness:
+    def find_spec(self, name, path=None, target=None):
+        if name in ENGINES and name not in chains:
+            frame, chain = sys._getframe(1), []
+            while frame is not None:
+                module = frame.f_globals.get("__name__", "")
+                if module.startswith("streams") and module not in chain:
+                    chain.append(module)
+                frame = frame.f_back
+            chains[name] = " -> ".join(reversed(chain))
+        return None
+
+
+sys.meta_path.insert(0, Witness())
+for module in sys.argv[1:]:
+    importlib.import_module(module)
+for engine in ENGINES:
+    loaded = [name for name in sys.modules if name.split(".")[0] == engine]
+    if loaded:
+        print(f"{{engine}} ({{len(loaded)}} modules) first imported by {{chains.get(engine, '?')}}")
+"""
+
+
+def test_importing_the_window_and_core_loads_no_engine() -> None:
+    """What the window's and core's modules load, not only what they name: a project module they
+    import (the settings, say) must not pull an engine in through its own imports."""
+    window = [module for module, _ in modules("streams.window")]
+    assert len(window) >= 8, "the window package was not found"
+    ran = subprocess.run(
+        [sys.executable, "-c", LOADS_NO_ENGINE, *window, *dict(modules("streams.core"))],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert not ran.stdout, f"importing the window and core loaded an engine:\n{ran.stdout}"
 
 
 def test_no_package_loop_between_core_window_and_engine() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from faust.types import Message
+from faust.types import EventT, Message
 
 from streams.engine.consumer import GaplessConsumer
 from streams.engine.windows import windows
@@ -24,13 +24,14 @@ def owned_partitions(app: Any, topic: str) -> set[int]:
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
 
 
-async def ack(stream: Any, consumer: GaplessConsumer, events: Iterable[Any]) -> None:
+async def ack(stream: Any, consumer: GaplessConsumer, events: Iterable[Event]) -> None:
     """Step 4 of the commit protocol (:mod:`streams.window.checkpoint`): the window returned,
     so its records are delivered and its events may be committed.
 
-    ``events`` are Faust's own events, handed to the window and back (the window sees them
-    only as :class:`streams.window.ports.Event`; the consumer reads their ``message.tp``)."""
-    for event in events:
+    ``events`` are what the window returned, typed as it sees them
+    (:class:`streams.window.ports.Event`); they are Faust's own events, handed to the window and
+    back, and the consumer reads what the port leaves out (``message.tp``)."""
+    for event in cast(Iterable[EventT[Any]], events):
         consumer.mark_processed(event.message)
         await stream.ack(event)
 

@@ -41,9 +41,9 @@ from streams.core.records import (
     Rejection,
 )
 from streams.core.retention import oldest_admitted_us
-from streams.settings import Settings
 from streams.window.apply import Applied, Applies, ApplyReport
 from streams.window.checkpoint import Checkpoint
+from streams.window.config import WindowSettings
 from streams.window.ports import (
     ChangelogTable,
     CurrentEvent,
@@ -91,7 +91,7 @@ class WindowProcessor:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: WindowSettings,
         sinks: RecordSinks,
         table: ChangelogTable,
         applier: Applies,

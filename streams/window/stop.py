@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from streams.contract import OutcomeReason
 from streams.errors import RetriesExhaustedError
-from streams.settings import OnRetryExhausted, Settings
 from streams.window.apply import Applied
+from streams.window.config import OnRetryExhausted, WindowSettings
 
 
-def failure_reason(result: Applied, settings: Settings) -> OutcomeReason | None:
+def failure_reason(result: Applied, settings: WindowSettings) -> OutcomeReason | None:
     """The outcome's reason for ``result``: None when it applied; raises to stop the worker."""
     if result.code == 0:
         return None
