@@ -20,6 +20,7 @@ from mode.supervisors import CrashingSupervisor
 import streams.engine.tansu  # noqa: F401 - registers the tansu:// transport
 from streams.engine import consumer, fetch_guard
 from streams.engine.monitor import LeanMonitor
+from streams.engine.recovery import BulkTableManager
 from streams.engine.table import TrackedTable
 from streams.settings import SecurityProtocol, Settings
 
@@ -160,6 +161,8 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         # restart the agent and leave a gap of unacked offsets that blocks commits silently.
         "agent_supervisor": CrashingSupervisor,
         "Table": TrackedTable,
+        # Recovery reads the changelog in bulk before Faust's per-record loop.
+        "TableManager": BulkTableManager,
         "Monitor": LeanMonitor,
         "consumer_auto_offset_reset": "earliest",
         "broker_max_poll_records": MAX_POLL_RECORDS,

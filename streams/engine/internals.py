@@ -49,6 +49,12 @@ SUBCLASSED: Final[dict[str, dict[str, str]]] = {
     "faust.transport.drivers.aiokafka.Producer": {
         "_settings_extra": "hook: aiokafka settings Faust has none for (idempotence)",
     },
+    "faust.tables.recovery.Recovery": {
+        "_build_offsets": "hook: read the active changelog partitions in bulk (engine.recovery)",
+    },
+    "faust.tables.manager.TableManager": {
+        "_recovery": "state: the recovery service, built as BulkRecovery (engine.recovery)",
+    },
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread": {
         "_create_worker_consumer": "hook: shorten the fetch long-poll for the embedded broker",
         "_highwaters": "hook: the embedded broker's end offsets, corrected",

@@ -23,6 +23,7 @@ import pytest
 from aiokafka.producer.message_accumulator import MessageAccumulator
 from faust.sensors.prometheus import PrometheusMonitor
 from faust.tables.base import Collection
+from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode import Service
 
@@ -124,6 +125,7 @@ HOOK_PARAMS = {
     "_highwaters": ["self", "partitions"],
     "_settings_extra": ["self"],
     "_on_partitions_revoked": ["self", "revoked"],
+    "_build_offsets": ["self", "consumer", "tps", "destination", "title"],
 }
 
 
@@ -134,6 +136,7 @@ def test_hooks_keep_the_signature_the_overrides_have(name: str) -> None:
         faust_aiokafka.AIOKafkaConsumerThread,
         faust_aiokafka.Producer,
         faust.App,
+        Recovery,
     )
     for klass in classes:
         if hasattr(klass, name):
