@@ -447,8 +447,9 @@ def run_peer(sizes: PeerSizes, broker: Broker, workdir: Path) -> dict[str, Resul
     return results
 
 
-def run_rocksdb(sizes: rocksdb.Sizes, broker: Broker, workdir: Path, mode: str) -> str:
-    """Scenario (i): interleaved memory/rocksdb flood pairs, then recovery; its section."""
+def run_rocksdb(sizes: rocksdb.Sizes, broker: Broker, workdir: Path, mode: str, plots: Path) -> str:
+    """Scenario (i): interleaved memory/rocksdb flood pairs, then recovery (plotted); its
+    section."""
     load = os.getloadavg()
     started = datetime.now(UTC)
     pairs: list[tuple[Result, Result]] = []
@@ -461,6 +462,7 @@ def run_rocksdb(sizes: rocksdb.Sizes, broker: Broker, workdir: Path, mode: str) 
             pair.append(result)
         pairs.append((pair[0], pair[1]))
     recovered = rocksdb.recovery(broker, workdir, sizes, log=lambda m: print(m, flush=True))
+    rocksdb.plot(recovered, plots / rocksdb.plot_name(broker.kind))
     return rocksdb.section(
         pairs, recovered, mode=mode, load=load, started=started, broker=broker.kind
     )
@@ -527,14 +529,14 @@ def main() -> None:
                 write(PEER[KAFKA], peer_report(run_peer(peer_sizes, broker, workdir), mode, load))
             else:
                 print("the Kafka Streams peer runs on Apache Kafka only: skipped", flush=True)
+        # The plots beside --out: the sections link them as plots/*.png.
+        plots = args.out.parent / "plots"
         if args.only in (None, "rate"):
-            # The plots beside --out: its sections link them as plots/rate-*.png.
-            plots = args.out.parent / "plots"
             shared = shared_quota.run_all(rate_sizes, broker, workdir, mode, plots=plots)
             write(shared_quota.SECTIONS[broker.kind], shared)
         if args.only in (None, "rocksdb"):
             # Last in a full run: its million seeded records stay in the broker.
-            rocks = run_rocksdb(rocks_sizes, broker, workdir, mode)
+            rocks = run_rocksdb(rocks_sizes, broker, workdir, mode, plots)
             write(rocksdb.SECTIONS[broker.kind], rocks)
 
 

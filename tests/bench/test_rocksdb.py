@@ -65,6 +65,8 @@ def test_a_tiny_recovery_run(broker: str, tmp_path: Path) -> None:
     assert fresh.data_bytes > 0 and fresh.flood["events"] == 200
     # Only what came after the offsets RocksDB persisted is read again.
     assert retained.records == 50
+    # Each worker read its changelog in bulk (streams.engine.recovery), not record by record.
+    assert memory.bulk and fresh.bulk and retained.bulk
     spec = LoadSpec(events=10)
     run = Run("pipeline", spec)
     pair = (Result(run, 10, 1.0, 0.1, 2**20), Result(run, 10, 1.1, 0.1, 2**20, data_bytes=2**20))
@@ -78,3 +80,19 @@ def test_a_tiny_recovery_run(broker: str, tmp_path: Path) -> None:
     assert text.startswith(rocksdb.BEGIN) and text.endswith(rocksdb.END)
     assert "reads only the tail (50)" in text and "keys/s" in text
     assert "on Apache Kafka 4.4.0" in text.splitlines()[1]
+
+
+def test_bulk_progress_reads_the_workers_progress_lines() -> None:
+    log = "\n".join(
+        [
+            "[2026-12-07 19:52:40,100] [1] [INFO] streams.engine.recovery: table recovery: "
+            "reading 1000000 changelog records of 12 partitions in bulk",
+            "[2026-12-07 19:52:41,350] [1] [INFO] streams.engine.recovery: table recovery: "
+            "120000 of 1000000 records in bulk, 96000 records/s",
+            "[2026-12-07 19:52:41,400] [1] [INFO] faust.something: unrelated",
+            "[2026-12-07 19:52:42,350] [1] [INFO] streams.engine.recovery: table recovery: "
+            "300000 of 1000000 records in bulk, 180000 records/s",
+        ]
+    )
+    assert rocksdb.bulk_progress(log) == [(1.25, 96_000.0), (2.25, 180_000.0)]
+    assert rocksdb.bulk_progress("no recovery here") == []
