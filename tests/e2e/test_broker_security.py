@@ -40,6 +40,7 @@ from streams_devkit.broker import create_topics, free_port
 from streams_devkit.kafka import KafkaCluster, KafkaError, KafkaNode, SaslSslListener
 from streams_devkit.tls import TestPki, make_test_pki
 from tests.fixtures.broker import running
+from tests.fixtures.guarantees import wait_for
 from tests.fixtures.pipeline import PARTITIONS, Pipeline
 
 USER = "streams-worker"
@@ -206,7 +207,12 @@ def test_worker_and_cli_over_sasl_ssl_end_to_end(
 
     pipe.stop()
     assert "owning 4 partitions" in pipe.worker_log()
-    assert_no_secret(*outputs, pipe.worker_log(), secured.broker_logs())
+    # A new worker recovers the table over SASL_SSL with its bulk reader (a second consumer,
+    # connected as the worker's: streams.engine.recovery).
+    pipe.start_worker()
+    wait_for(lambda: "records read in bulk" in pipe.worker_log(1), 60, "a bulk table recovery")
+    pipe.stop()
+    assert_no_secret(*outputs, pipe.worker_log(), pipe.worker_log(1), secured.broker_logs())
 
 
 # Wrong credentials and an untrusted certificate: one clear line at start, never a hang ---------
