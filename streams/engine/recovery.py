@@ -17,7 +17,8 @@ nothing left, or takes over where the bulk read stopped:
 * a new rebalance cancels the read (Faust restarts its recovery, and with it this step);
 * the read is bounded in time (:data:`SHARE_OF_REQUEST_TIMEOUT` of Faust's timeout for the
   step, past which Faust would stop its recovery service) and stops when nothing moved for
-  :data:`STALL_S`; what is left is read record by record, as before.
+  :data:`STALL_S`, or when a store refuses a fetch (a record that is not the table's JSON in
+  the memory store); what is left is read record by record, as before.
 
 The recovery watchdog (``streams.engine.runner.watch_recovery``) sees the bulk read's progress
 in the same counters. Standby partitions are left to Faust: they follow the changelog for ever.
@@ -167,9 +168,20 @@ async def restore_in_bulk(
             for atp, records in fetched.items():
                 tp = TP(atp.topic, atp.partition)
                 wanted = restore.take(tp, records)
-                if wanted:
+                if not wanted:
+                    continue
+                try:
                     apply(tp, [_Event(_Message(tp, r)) for r in wanted])
-                    restore.applied(tp, wanted)
+                except Exception as exc:  # a record this store cannot take
+                    # Faust's loop logs such a record and goes on; it reads from the last
+                    # offset noted, this partition's whole fetch again.
+                    log.warning(
+                        "table recovery: %s offsets %d-%d could not be written in bulk "
+                        "(%s: %s); reading the rest record by record",
+                        tp, wanted[0].offset, wanted[-1].offset, type(exc).__name__, exc,
+                    )  # fmt: skip
+                    return
+                restore.applied(tp, wanted)
             for atp in pending:
                 tp = TP(atp.topic, atp.partition)
                 restore.spans[tp].passed(await reader.position(atp))

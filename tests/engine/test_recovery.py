@@ -164,3 +164,33 @@ def test_past_its_time_budget_the_bulk_read_leaves_the_rest_to_fausts_loop(
     assert noted == {}
     assert plan.remaining == 5 and not plan.done
     assert contents(table, KEYS) == {}
+
+
+def test_a_record_the_store_cannot_take_hands_the_rest_to_fausts_loop(
+    app_table: tuple[Any, Any, str], broker: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Something else wrote a record that is not JSON into the changelog: the memory store
+    cannot decode it, and the bulk read stops there instead of stopping the worker (Faust's
+    loop logs such a record and goes on). RocksDB stores the bytes as they are."""
+    app, table, changelog = app_table
+    tp1 = TP(changelog, 1)
+
+    async def garbage() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=broker)
+        await producer.start()
+        try:
+            await producer.send_and_wait(changelog, b"\xffnot json", key=b'"bob/x"', partition=1)
+        finally:
+            await producer.stop()
+
+    asyncio.run(garbage())
+    plan = Restore.plan({tp1: -1}, {tp1: 3})
+
+    noted = restore(app, table, plan)
+
+    if table.data.__class__.__module__.endswith("memory"):
+        assert not plan.done and noted == {}
+        assert "could not be written in bulk (JSONDecodeError" in caplog.text
+    else:
+        assert plan.done and noted == {tp1: 3}
+        assert contents(table, KEYS) == {"bob/c2c_4": ["e8", [3, 17, 2], None]}
