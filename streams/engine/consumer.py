@@ -67,6 +67,29 @@ YIELD_EVERY = 100
 BUFFERED_POLL_S = 0.1
 #: How often delivery looks again at a stream's full buffer (it drains a window at a time).
 ROOM_POLL_S = 0.005
+#: The consumer's fetch long-poll: how long the broker may hold a fetch none of whose
+#: partitions has new records. Faust hard-codes 1,500 ms. aiokafka keeps one fetch in flight per
+#: broker and leaves out of it every partition whose fetched records the worker has not taken
+#: yet; while a window keeps the agent busy that is every input partition, so the next fetch
+#: asks only for partitions that never get records (Faust's ``__assignor-__leader`` topic, idle
+#: changelogs) and the broker holds it for the whole long-poll, the input partitions waiting
+#: behind it. On Apache Kafka at 1,500 events/s that made 1.5 s gaps and then 1.5 s of input at
+#: once, a p99 over 2 s (bench/PROFILE.md, "Latency at half rate on Apache Kafka"). An idle
+#: worker pays one empty fetch per long-poll instead.
+FETCH_MAX_WAIT_MS = 100
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread with a fetch long-poll of ``fetch_max_wait_ms``."""
+
+    #: Kept as a class attribute so a transport can set its own (streams.engine.tansu).
+    fetch_max_wait_ms: ClassVar[int] = FETCH_MAX_WAIT_MS
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Read by AIOKafkaConsumer.start() when it builds its Fetcher (aiokafka 0.14).
+        internals.set_fetch_max_wait(consumer, self.fetch_max_wait_ms)
+        return consumer
 
 
 class GaplessConsumer(faust_aiokafka.Consumer):
@@ -93,6 +116,9 @@ class GaplessConsumer(faust_aiokafka.Consumer):
         #: Records fetched again that were already with the agent, not handed over twice.
         self.redeliveries_dropped = 0
         self.clock = time.monotonic
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Forget the revoked partitions' bookkeeping, as Faust forgets their commits.
