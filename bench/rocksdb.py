@@ -80,12 +80,12 @@ BEGIN, END = SECTION.begin, SECTION.end
 BULK = "table recovery: reading"
 RESTORING = "Restoring state from changelog topics"
 COMPLETE = "Recovery complete"
+#: A worker log line's timestamp, then anything up to the message.
+_STAMPED = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*"
+_STARTED = re.compile(_STAMPED + re.escape(BULK), re.MULTILINE)
 _PROGRESS = re.compile(
-    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*table recovery: (\d+) of \d+ records in bulk, "
-    r"(\d+) records/s",
-    re.MULTILINE,
+    _STAMPED + r"table recovery: \d+ of \d+ records in bulk, (\d+) records/s", re.MULTILINE
 )
-_STARTED = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*table recovery: reading", re.M)
 #: Producer batches for seeding: few record batches per partition keep the broker's fetches
 #: cheap (docs/EMBEDDED_BROKER.md, section g). 1 MiB is also about the largest batch Apache
 #: Kafka takes by default (max.message.bytes = 1 MiB + 12 bytes).
@@ -264,7 +264,7 @@ def bulk_progress(log: str) -> list[tuple[float, float]]:
     if started is None:
         return []
     t0 = _log_time(started.group(1))
-    return [(_log_time(at) - t0, float(rate)) for at, _, rate in _PROGRESS.findall(log)]
+    return [(_log_time(at) - t0, float(rate)) for at, rate in _PROGRESS.findall(log)]
 
 
 def _log_time(stamp: str) -> float:
@@ -334,18 +334,19 @@ class Recoveries:
                 raise RuntimeError(f"{label}: never ready:\n{self.proc.text()[-3000:]}")
             time.sleep(0.05)
         ready = time.monotonic()
+        text = self.proc.text()
         return Recovery(
             label,
             store,
             kind,
-            records_to_read(self.proc.text(), self.changelog),
+            records_to_read(text, self.changelog),
             None if restoring is None else complete - restoring,
             complete - began,
             ready - began,
             self.proc.usage()[1],
             disk_usage(data_dir),
-            bulk=BULK in self.proc.text(),
-            progress=bulk_progress(self.proc.text()),
+            bulk=BULK in text,
+            progress=bulk_progress(text),
         )
 
     def flood(self, recovery: Recovery, data_dir: Path, events: int) -> None:

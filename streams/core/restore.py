@@ -90,7 +90,7 @@ class Restore(Generic[K]):
         spans = {
             key: Span(last_read[key], highwater)
             for key, highwater in highwaters.items()
-            if key in last_read and not Span(last_read[key], highwater).done
+            if key in last_read and last_read[key] < highwater
         }
         return cls(spans)
 

@@ -144,10 +144,13 @@ async def restore_in_bulk(
     # One turn of the loop for the task aiokafka's start made: stopping before that task ever
     # ran raises CancelledError out of ``stop()`` (NoGroupCoordinator.close awaits it).
     await asyncio.sleep(0)
+    # Faust's TP and aiokafka's TopicPartition, each way, for the partitions of the restore.
+    to_reader = {tp: TopicPartition(tp.topic, tp.partition) for tp in restore.spans}
+    to_faust = {atp: tp for tp, atp in to_reader.items()}
     try:
-        reader.assign([TopicPartition(tp.topic, tp.partition) for tp in restore.spans])
+        reader.assign(list(to_reader.values()))
         for tp, span in restore.spans.items():
-            reader.seek(TopicPartition(tp.topic, tp.partition), span.first)
+            reader.seek(to_reader[tp], span.first)
         progress = Progress(PROGRESS_EVERY_S, started)
         moved_at = started
         while not restore.done:
@@ -160,13 +163,15 @@ async def restore_in_bulk(
                     "time limit" if now - started > budget_s else "no progress",
                 )  # fmt: skip
                 return
-            pending = [TopicPartition(tp.topic, tp.partition) for tp in restore.pending()]
+            pending = list(restore.pending())
             fetched = await reader.getmany(
-                *pending, timeout_ms=500, max_records=MAX_RECORDS_PER_FETCH
+                *(to_reader[tp] for tp in pending),
+                timeout_ms=500,
+                max_records=MAX_RECORDS_PER_FETCH,
             )
             before = restore.remaining
             for atp, records in fetched.items():
-                tp = TP(atp.topic, atp.partition)
+                tp = to_faust[atp]
                 wanted = restore.take(tp, records)
                 if not wanted:
                     continue
@@ -182,9 +187,8 @@ async def restore_in_bulk(
                     )  # fmt: skip
                     return
                 restore.applied(tp, wanted)
-            for atp in pending:
-                tp = TP(atp.topic, atp.partition)
-                restore.spans[tp].passed(await reader.position(atp))
+            for tp in pending:
+                restore.spans[tp].passed(await reader.position(to_reader[tp]))
                 note(tp, restore.spans[tp].last_read)
             if restore.remaining < before:
                 moved_at = clock()
