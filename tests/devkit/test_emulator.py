@@ -281,6 +281,24 @@ async def test_body_errors_fail_the_request(
         assert_request_failed(await resp.json(), code)
 
 
+async def test_json_past_what_orjson_reads_is_still_json(
+    http: aiohttp.ClientSession, emulator: RunningEmulator
+) -> None:
+    """The emulator reads and answers with orjson; an integer past 64 bits (which orjson
+    refuses both ways) in an echoed ContactItem is still parsed, applied and echoed."""
+    huge = 2**70
+    body = '{"From_Account": "alice", "MarkItem": [{"OptType": 2, "CustomMark": "x", '
+    body += f'"ContactItem": {{"Type": 1, "To_Account": "bob", "Tag": {huge}}}}}]}}'
+    async with http.post(rest_url(emulator, MARK), data=body.encode()) as resp:
+        assert resp.status == 200
+        answer = await resp.json()
+
+    assert answer["ActionStatus"] == "OK"
+    assert result_codes(answer) == [codes.OK]
+    assert answer["ResultItem"][0]["ContactItem"]["Tag"] == huge
+    assert emulator.state("alice") == {"c2c_bob": "x"}
+
+
 async def test_more_than_100_items_is_rejected_whole(
     http: aiohttp.ClientSession, emulator: RunningEmulator
 ) -> None:

@@ -7,11 +7,11 @@ Credentials come only from the environment (``STREAMS_IM_SDKAPPID``, ``STREAMS_I
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
 
 import click
+import uvloop
 
 from streams.contract.limits import REQUESTS_PER_SECOND
 from streams_devkit.emulator.config import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PORT, EmulatorConfig
@@ -66,4 +66,6 @@ def emulator_command(host: str, port: int, db: Path, allow_remote: bool, **knobs
         config = dataclasses.replace(config, knobs=config.knobs.updated(flags))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    asyncio.run(run(config, on_ready=_announce))
+    # uvloop, as the worker runs: on the benchmarks' shared cores the emulator's asyncio loop
+    # cost ~15 % of its CPU per request (bench/PROFILE.md, "The emulator's CPU").
+    uvloop.run(run(config, on_ready=_announce))
