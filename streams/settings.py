@@ -124,7 +124,11 @@ class Settings(BrokerSettings):
         default=10_000,
         ge=1,
         le=100_000,
-        description="A window is processed at once when it holds this many events.",
+        description=(
+            "A window is processed at once when one partition's events in it reach this many "
+            "(windows are per partition: a worker's window holds at most this many times its "
+            "partitions)."
+        ),
     )
     max_message_bytes: int = Field(
         default=64 * 1024,

@@ -351,6 +351,12 @@ class CountingSink:
         return [future]
 
 
+class FakeEvent(str):
+    """A pushed event: its name, and the message's partition the window reads."""
+
+    message: SimpleNamespace
+
+
 class FakeStream:
     """What :func:`streams.engine.windows.windows` uses of a Faust stream, and nothing else."""
 
@@ -382,8 +388,10 @@ class FakeStream:
         except TimeoutError:
             pass
 
-    def push(self, event: str) -> Any:
+    def push(self, name: str, partition: int = 0) -> Any:
         """Deliver one event as Faust does: current event set, then the processor's result."""
+        event = FakeEvent(name)
+        event.message = SimpleNamespace(partition=partition)
         self.current_event = event
         (processor,) = self._processors
         return processor(event)

@@ -4,10 +4,18 @@ Faust's ``take(within=...)`` starts its timer only after the previous batch was 
 stops reading while it is, so an event could wait the processing time twice plus the window.
 Here the timer belongs to the window's first event, and the buffer keeps filling while the
 previous window is processed. Pure (clock passed in), so it is tested on plain values.
+
+Full means one partition's share of the window reached ``max_items``: the contract's windows are
+per partition, and one worker's window carries all of its partitions' at once. A limit on the
+whole window would give each of P partitions 1/P of it, and under a backlog a user's changes
+would coalesce P times less than in a window of their own (bench/PROFILE.md, "Windows per
+partition"). The buffer holds at most ``max_items`` times the partitions it has seen.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -22,6 +30,8 @@ class WindowBuffer(Generic[T]):
         self.max_items = max_items
         self.window_s = window_s
         self._items: list[T] = []
+        self._per_partition: Counter[Hashable] = Counter()
+        self._full = False
         self._first_at: float | None = None
 
     def __len__(self) -> int:
@@ -29,26 +39,30 @@ class WindowBuffer(Generic[T]):
 
     @property
     def full(self) -> bool:
-        """No room for another item: the window must be flushed first."""
-        return len(self._items) >= self.max_items
+        """One partition has no room for another item: the window must be flushed first."""
+        return self._full
 
-    def add(self, item: T, now: float) -> None:
-        """Append ``item``; the first item of a window starts its timer."""
-        if self.full:
+    def add(self, item: T, now: float, partition: Hashable = None) -> None:
+        """Append ``item`` of ``partition``; the first item of a window starts its timer."""
+        if self._full:
             raise OverflowError("the window is full: flush it first")
         if not self._items:
             self._first_at = now
         self._items.append(item)
+        self._per_partition[partition] += 1
+        self._full = self._per_partition[partition] >= self.max_items
 
     def wait_s(self, now: float) -> float | None:
         """Seconds until the window is due (0 when it is); ``None`` while it is empty."""
         if self._first_at is None:
             return None
-        if self.full:
+        if self._full:
             return 0.0
         return max(0.0, self._first_at + self.window_s - now)
 
     def take(self) -> list[T]:
         """The window's items; the buffer starts the next window empty."""
         items, self._items, self._first_at = self._items, [], None
+        self._per_partition.clear()
+        self._full = False
         return items

@@ -46,7 +46,7 @@ async def windows(
             failed.append(RuntimeError("the stream has no current event for a value"))
             wake.set()
             raise failed[-1]
-        buffer.add(event, clock())
+        buffer.add(event, clock(), event.message.partition)
         if len(buffer) == 1 or buffer.full:
             wake.set()
 

@@ -31,6 +31,22 @@ def test_a_full_window_is_due_at_once_and_refuses_more() -> None:
     assert buffer.take() == [3]
 
 
+def test_full_is_one_partitions_share_reaching_the_limit() -> None:
+    """Windows are per partition: each partition may bring max_items into the window, and
+    the window is due as soon as one of them has."""
+    buffer: WindowBuffer[str] = WindowBuffer(max_items=2, window_s=5.0)
+    buffer.add("a0", now=0.0, partition=0)
+    buffer.add("a1", now=0.0, partition=1)
+    buffer.add("b1", now=0.0, partition=1)
+    assert buffer.full and buffer.wait_s(0.0) == 0.0, "partition 1 holds 2"
+    with pytest.raises(OverflowError):
+        buffer.add("b0", now=0.0, partition=0)
+    assert buffer.take() == ["a0", "a1", "b1"]
+    buffer.add("b0", now=1.0, partition=0)
+    buffer.add("c1", now=1.0, partition=1)
+    assert not buffer.full, "the counts start again with the next window"
+
+
 def test_nonsense_sizes_are_refused() -> None:
     with pytest.raises(ValueError):
         WindowBuffer(max_items=0, window_s=1.0)

@@ -14,6 +14,23 @@ from streams.engine.windows import windows
 from tests.fakes import FakeStream
 
 
+def test_max_batch_counts_each_partitions_events() -> None:
+    async def scenario() -> None:
+        stream = FakeStream()
+        gen = windows(stream, max_batch=2, window_s=10.0, clock=lambda: 0.0)
+        first = asyncio.ensure_future(gen.__anext__())
+        await asyncio.sleep(0)
+        stream.push("a0", partition=0)
+        stream.push("a1", partition=1)
+        await asyncio.sleep(0)
+        assert not first.done(), "one event of each partition: not full"
+        stream.push("b1", partition=1)
+        assert await first == ["a0", "a1", "b1"], "partition 1 reached max_batch"
+        await gen.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_events_are_added_without_a_coroutine_until_the_next_window_is_full() -> None:
     async def scenario() -> None:
         now = [0.0]
