@@ -126,8 +126,8 @@ class Settings(BrokerSettings):
         le=100_000,
         description=(
             "A window is processed at once when one partition's events in it reach this many "
-            "(windows are per partition: a worker's window holds at most this many times its "
-            "partitions)."
+            "(windows are per partition), or when it holds 40,000 events in all (or this many, "
+            "if more)."
         ),
     )
     max_message_bytes: int = Field(

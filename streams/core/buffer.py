@@ -9,7 +9,8 @@ Full means one partition's share of the window reached ``max_items``: the contra
 per partition, and one worker's window carries all of its partitions' at once. A limit on the
 whole window would give each of P partitions 1/P of it, and under a backlog a user's changes
 would coalesce P times less than in a window of their own (bench/PROFILE.md, "Windows per
-partition"). The buffer holds at most ``max_items`` times the partitions it has seen.
+partition"). ``max_total`` bounds the whole window all the same: a worker left alone with every
+partition under a backlog must not buffer ``max_items`` times all of them.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ T = TypeVar("T")
 class WindowBuffer(Generic[T]):
     """Items of one window, with the arrival time of the first."""
 
-    def __init__(self, max_items: int, window_s: float) -> None:
-        if max_items < 1 or window_s < 0:
-            raise ValueError("a window needs max_items >= 1 and window_s >= 0")
+    def __init__(self, max_items: int, window_s: float, max_total: int | None = None) -> None:
+        if max_items < 1 or window_s < 0 or (max_total is not None and max_total < max_items):
+            raise ValueError("a window needs 1 <= max_items <= max_total and window_s >= 0")
         self.max_items = max_items
+        self.max_total = max_items if max_total is None else max_total
         self.window_s = window_s
         self._items: list[T] = []
         self._per_partition: Counter[Hashable] = Counter()
@@ -39,7 +41,7 @@ class WindowBuffer(Generic[T]):
 
     @property
     def full(self) -> bool:
-        """One partition has no room for another item: the window must be flushed first."""
+        """One partition, or the window, has no room for another item: flush it first."""
         return self._full
 
     def add(self, item: T, now: float, partition: Hashable = None) -> None:
@@ -50,7 +52,9 @@ class WindowBuffer(Generic[T]):
             self._first_at = now
         self._items.append(item)
         self._per_partition[partition] += 1
-        self._full = self._per_partition[partition] >= self.max_items
+        self._full = (
+            self._per_partition[partition] >= self.max_items or len(self._items) >= self.max_total
+        )
 
     def wait_s(self, now: float) -> float | None:
         """Seconds until the window is due (0 when it is); ``None`` while it is empty."""

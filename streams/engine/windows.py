@@ -17,6 +17,13 @@ from typing import Any
 from streams.core.buffer import WindowBuffer
 from streams.engine import internals
 
+#: The most events one window holds, whatever its partitions (``max_batch`` counts per partition):
+#: ~5 KiB of memory each while buffered and processed (bench/PROFILE.md, "Windows per
+#: partition"), so ~200 MiB, inside the pod's 1 GiB beside RocksDB's memory for 12 partitions
+#: (288 MiB) when one worker is left with all of them and a backlog. A larger ``max_batch``
+#: raises it to ``max_batch``.
+MAX_WINDOW_EVENTS = 40_000
+
 
 async def windows(
     stream: Any,
@@ -33,7 +40,9 @@ async def windows(
     ``watch`` is given a function that says how many events are buffered for the next window
     (the liveness probe reads it), and one that says 0 when the generator ends.
     """
-    buffer: WindowBuffer[Any] = WindowBuffer(max_batch, window_s)
+    buffer: WindowBuffer[Any] = WindowBuffer(
+        max_batch, window_s, max_total=max(max_batch, MAX_WINDOW_EVENTS)
+    )
     if watch is not None:
         watch(buffer.__len__)
     wake = asyncio.Event()  # the first event of a window arrived, the window is full, or failed

@@ -34,7 +34,7 @@ def test_a_full_window_is_due_at_once_and_refuses_more() -> None:
 def test_full_is_one_partitions_share_reaching_the_limit() -> None:
     """Windows are per partition: each partition may bring max_items into the window, and
     the window is due as soon as one of them has."""
-    buffer: WindowBuffer[str] = WindowBuffer(max_items=2, window_s=5.0)
+    buffer: WindowBuffer[str] = WindowBuffer(max_items=2, window_s=5.0, max_total=10)
     buffer.add("a0", now=0.0, partition=0)
     buffer.add("a1", now=0.0, partition=1)
     buffer.add("b1", now=0.0, partition=1)
@@ -47,7 +47,17 @@ def test_full_is_one_partitions_share_reaching_the_limit() -> None:
     assert not buffer.full, "the counts start again with the next window"
 
 
+def test_the_whole_window_is_bounded_too() -> None:
+    buffer: WindowBuffer[int] = WindowBuffer(max_items=2, window_s=5.0, max_total=3)
+    for partition in range(3):
+        assert not buffer.full
+        buffer.add(partition, now=0.0, partition=partition)
+    assert buffer.full, "three partitions of one event each fill a window of three"
+
+
 def test_nonsense_sizes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        WindowBuffer(max_items=2, window_s=1.0, max_total=1)
     with pytest.raises(ValueError):
         WindowBuffer(max_items=0, window_s=1.0)
     with pytest.raises(ValueError):
