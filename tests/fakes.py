@@ -365,6 +365,7 @@ class FakeStream:
         self.enable_acks = True
         self.should_stop = False
         self._processors: list[Callable[[Any], Any]] = []
+        self._registered = asyncio.Event()
         self.channel = self
 
     def __aiter__(self) -> FakeStream:
@@ -375,6 +376,11 @@ class FakeStream:
 
     def add_processor(self, processor: Callable[[Any], Any]) -> None:
         self._processors.append(processor)
+        self._registered.set()
+
+    async def registered(self, timeout_s: float = 5.0) -> None:
+        """Wait until the windows generator has added its processor (fails after the timeout)."""
+        await asyncio.wait_for(self._registered.wait(), timeout_s)
 
     def _enable_passive(self, channel: Any) -> None:
         """Faust starts reading the channel here; the test pushes events itself."""

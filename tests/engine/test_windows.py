@@ -19,12 +19,10 @@ def test_max_batch_counts_each_partitions_events() -> None:
         stream = FakeStream()
         gen = windows(stream, max_batch=2, window_s=10.0, clock=lambda: 0.0)
         first = asyncio.ensure_future(gen.__anext__())
-        await asyncio.sleep(0)
-        stream.push("a0", partition=0)
-        stream.push("a1", partition=1)
-        await asyncio.sleep(0)
-        assert not first.done(), "one event of each partition: not full"
-        stream.push("b1", partition=1)
+        await stream.registered()
+        pushed = [stream.push("a0", partition=0), stream.push("a1", partition=1)]
+        pushed.append(stream.push("b1", partition=1))
+        assert pushed == ["a0", "a1", "b1"], "added at once: no window was full before b1"
         assert await first == ["a0", "a1", "b1"], "partition 1 reached max_batch"
         await gen.aclose()
 
@@ -37,7 +35,7 @@ def test_events_are_added_without_a_coroutine_until_the_next_window_is_full() ->
         stream = FakeStream()
         gen = windows(stream, max_batch=2, window_s=10.0, clock=lambda: now[0])
         first = asyncio.ensure_future(gen.__anext__())
-        await asyncio.sleep(0)  # the generator registers its processor
+        await stream.registered()
         assert stream.enable_acks is False, "acks are the agent's"
         assert [stream.push("e1"), stream.push("e2")] == ["e1", "e2"]
         assert await first == ["e1", "e2"], "a full window is due at once"
@@ -65,7 +63,7 @@ def test_a_value_without_a_current_event_fails_the_windows() -> None:
         stream = FakeStream()
         gen = windows(stream, max_batch=10, window_s=10.0)
         waiting = asyncio.ensure_future(gen.__anext__())
-        await asyncio.sleep(0)
+        await stream.registered()
         (processor,) = stream._processors
         with pytest.raises(RuntimeError, match="no current event"):
             processor("value")  # raised to Faust's reader, which stops reading
@@ -85,7 +83,7 @@ def test_the_buffered_count_is_watched_until_the_windows_end() -> None:
         buffered: list[Any] = []
         gen = windows(stream, max_batch=2, window_s=10.0, watch=buffered.append)
         first = asyncio.ensure_future(gen.__anext__())
-        await asyncio.sleep(0)
+        await stream.registered()
         assert buffered[-1]() == 0
         stream.push("e1")
         assert buffered[-1]() == 1, "read when asked: the buffer's length"

@@ -67,5 +67,6 @@ def emulator_command(host: str, port: int, db: Path, allow_remote: bool, **knobs
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     # uvloop, as the worker runs: on the benchmarks' shared cores the emulator's asyncio loop
-    # cost ~15 % of its CPU per request (bench/PROFILE.md, "The emulator's CPU").
+    # cost ~15 % of its CPU per request (bench/PROFILE.md, "Latency at half rate: where the
+    # time goes", on the emulator).
     uvloop.run(run(config, on_ready=_announce))
