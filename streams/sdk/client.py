@@ -1,4 +1,4 @@
-"""The ``tencent`` backend: Tencent Cloud Chat REST calls over one pooled aiohttp session.
+"""The ``tencent`` backend: Tencent Cloud Chat REST calls over one pool of kept-alive connections.
 
 ``mark_contact`` (OptType 2, CustomMark) sets the custom data of up to 100 conversations of one
 user per request, each with its own value; ``get_list`` reads them back. Every failure becomes a
@@ -14,14 +14,16 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
+from urllib.parse import quote
 
-import aiohttp
 import orjson
 
+from streams import __version__
 from streams.contract.limits import MAX_ITEMS_PER_REQUEST
 from streams.errors import redact
 from streams.sdk import codes, usersig
 from streams.sdk.config import IMSettings
+from streams.sdk.transport import HTTPPool, TransportError
 from streams.sdk.types import ItemResult, RequestResult
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ MAX_INFO_CHARS: Final = 512
 USERSIG_RENEW_MARGIN_S: Final = 300
 #: get_list pages; a user has at most 1000 marked conversations, so this bounds a read-back.
 MAX_LIST_PAGES: Final = 200
+USER_AGENT: Final = f"conversation-custom-data-streams/{__version__}"
 
 
 def contact_item(conversation_id: str) -> dict[str, Any]:
@@ -63,18 +66,6 @@ def _short(text: object) -> str:
     return redact(str(text))[:MAX_INFO_CHARS]
 
 
-async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
-    """Read the body, stopping just past MAX_RESPONSE_BYTES so a huge answer is not buffered."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            break
-    return b"".join(chunks)
-
-
 class IMRequestError(Exception):
     """A REST call that did not produce a usable answer (used by read-back, not by writes)."""
 
@@ -95,8 +86,12 @@ class TencentIMClient:
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
-        self._sig: tuple[str, float] | None = None  # (usersig, renew after)
+        self._pool: HTTPPool | None = None
+        self._sig: tuple[str, float] | None = None  # (query-encoded usersig, renew after)
+        self._query = (
+            f"?sdkappid={settings.sdkappid}&identifier={quote(settings.admin, safe='')}"
+            "&contenttype=json&usersig="
+        )
         # The REST API's ``random`` parameter only tells requests apart (it is echoed back), so
         # a ``random`` draw will do; ``secrets`` per request cost more (bench/PROFILE.md).
         self._ids = random.Random()  # noqa: S311
@@ -108,22 +103,25 @@ class TencentIMClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the pooled session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the pooled connections (idempotent)."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
-    def _http(self) -> aiohttp.ClientSession:
-        # Created lazily so the session binds to the running event loop.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._settings.max_connections),
-                timeout=aiohttp.ClientTimeout(total=self._settings.timeout_s),
-                raise_for_status=False,
+    def _http(self) -> HTTPPool:
+        # Created lazily so the pool binds to the running event loop.
+        if self._pool is None:
+            self._pool = HTTPPool(
+                self._settings.endpoint,
+                max_connections=self._settings.max_connections,
+                timeout_s=self._settings.timeout_s,
+                max_body=MAX_RESPONSE_BYTES,
+                user_agent=USER_AGENT,
             )
-        return self._session
+        return self._pool
 
     def _usersig(self) -> str:
+        """The UserSig, percent-encoded for the query string, renewed before it expires."""
         now = self._clock()
         if self._sig is None or now >= self._sig[1]:
             ttl = self._settings.usersig_ttl_s
@@ -134,41 +132,29 @@ class TencentIMClient:
                 issued_at=int(now),
                 expire_s=ttl,
             )
-            self._sig = (sig, now + ttl - min(USERSIG_RENEW_MARGIN_S, ttl / 10))
+            renew_after = now + ttl - min(USERSIG_RENEW_MARGIN_S, ttl / 10)
+            self._sig = (quote(sig, safe=""), renew_after)
         return self._sig[0]
 
     async def _call(self, path: str, body: dict[str, Any]) -> tuple[str, int, str, int | None, Any]:
         """POST one REST call; return (request id, code, info, HTTP status, parsed body)."""
         request_id = str(self._ids.getrandbits(32))
-        params = {
-            "sdkappid": str(self._settings.sdkappid),
-            "identifier": self._settings.admin,
-            "usersig": self._usersig(),
-            "random": request_id,
-            "contenttype": "json",
-        }
+        target = f"{path}{self._query}{self._usersig()}&random={request_id}"
         try:
-            async with self._http().post(
-                self._settings.endpoint + path,
-                params=params,
-                data=orjson.dumps(body),
-                headers={"Content-Type": "application/json"},
-                # Following a redirect would send the custom data (307/308 re-send the body) to
-                # whatever host the Location names, and a Location that copies the query string
-                # the UserSig with it: a 3xx is a permanent failure instead.
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                raw = await _read_limited(response)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            # The pool never follows a redirect: that would send the custom data (307/308
+            # re-send the body) to whatever host the Location names, and a Location that copies
+            # the query string the UserSig with it. A 3xx is a permanent failure instead.
+            response = await self._http().post(target, orjson.dumps(body))
+        except (TimeoutError, TransportError, OSError) as exc:
             info = _short(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__
             return request_id, codes.TRANSPORT_ERROR, info, None, None
+        status, raw = response.status, response.body
         if 300 <= status < 400:
             info = f"HTTP {status} redirect refused (Location not followed)"
             return request_id, codes.HTTP_ERROR, info, status, None
         if status != 200:
             return request_id, codes.HTTP_ERROR, f"HTTP {status}", status, None
-        if len(raw) > MAX_RESPONSE_BYTES:
+        if response.too_large:
             return request_id, codes.MALFORMED_RESPONSE, "response too large", status, None
         try:
             doc = orjson.loads(raw)

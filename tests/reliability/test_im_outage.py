@@ -39,9 +39,10 @@ from tests.fixtures.pipeline import MakePipeline, Pipeline
 #: Client-side codes: -1 transport error (connection refused), -2 HTTP status (503 here).
 OUTAGE_CODES = {-1, -2}
 #: What a failed outcome's ``info`` says in each phase: the emulator's 503 answers (code -2),
-#: then the refused connections of the stopped emulator (code -1, aiohttp's error type first).
+#: then the refused connections of the stopped emulator (code -1, the error's type first: the
+#: refused connect, or a kept-alive connection the stopping emulator closed mid-request).
 HTTP_503 = re.compile(r"HTTP 503\Z")
-CONNECTION_REFUSED = re.compile(r"(ClientConnectorError|ClientOSError|ServerDisconnectedError): ")
+CONNECTION_REFUSED = re.compile(r"(ConnectionRefusedError|ConnectionResetError|TransportError): ")
 #: How long the short outage keeps the port closed: the fault, not a wait. Well under the
 #: 20 s deadline; the default backoff (at most 5 s, full jitter) retries within it.
 REFUSED_S = 4.0

@@ -1,0 +1,412 @@
+"""The IM client's HTTP/1.1 pool against real loopback servers answering odd things.
+
+A scripted TCP server (asyncio streams, same loop) plays the server's side byte for byte, so
+each framing the parser must handle -- lengths, chunks, bodies that end with the connection,
+interim answers, garbage, truncation, stray bytes -- reaches the client over a real socket.
+TLS runs against aiohttp's server with a throwaway CA. Every test runs on asyncio and on
+uvloop (tests/sdk/conftest.py), the loop the worker uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Final
+
+import pytest
+from aiohttp import web
+
+from streams.sdk.transport import HTTPPool, TransportError
+from streams_devkit.tls import make_test_pki
+from tests.sdk.test_client import loopback_server
+
+OK: Final = b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}'
+WAIT_S: Final = 10.0
+
+Handler = Callable[[int, asyncio.StreamWriter], Awaitable[None]]
+
+
+class ScriptedServer:
+    """A loopback server reading whole requests and letting ``handler`` write each answer.
+
+    ``handler(n, writer)`` gets the request's number (0, 1, ...) across all connections.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.closed_by_client = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.arrived = asyncio.Condition()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                self.requests.append(head + await reader.readexactly(length))
+                async with self.arrived:
+                    self.arrived.notify_all()
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                try:
+                    await self.handler(len(self.requests) - 1, writer)
+                finally:
+                    self.in_flight -= 1
+                if writer.is_closing():
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.closed_by_client += 1
+        finally:
+            writer.close()
+
+    async def wait_for_requests(self, count: int) -> None:
+        """Wait until ``count`` requests arrived, failing loudly after WAIT_S."""
+        async with asyncio.timeout(WAIT_S), self.arrived:
+            await self.arrived.wait_for(lambda: len(self.requests) >= count)
+
+
+@asynccontextmanager
+async def scripted(handler: Handler) -> AsyncIterator[tuple[ScriptedServer, str]]:
+    server = ScriptedServer(handler)
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        listener.close()
+
+
+def pool_for(
+    url: str, *, limit: int = 1024, timeout_s: float = WAIT_S, max_connections: int = 8
+) -> HTTPPool:
+    return HTTPPool(
+        url,
+        max_connections=max_connections,
+        timeout_s=timeout_s,
+        max_body=limit,
+        user_agent="streams-test/1",
+    )
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop until ``condition`` holds, failing loudly after WAIT_S."""
+    async with asyncio.timeout(WAIT_S):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def answering(*answers: bytes, close_after: bool = False) -> Handler:
+    """Answer request n with answers[n] (the last one repeats), closing after if asked."""
+
+    async def handler(n: int, writer: asyncio.StreamWriter) -> None:
+        writer.write(answers[min(n, len(answers) - 1)])
+        await writer.drain()
+        if close_after:
+            writer.close()
+
+    return handler
+
+
+async def test_posts_the_request_and_keeps_the_connection() -> None:
+    async with scripted(answering(OK)) as (server, url):
+        pool = pool_for(url + "/base/")
+        first = await pool.post("/v4/x?a=1&b=%2B", b'{"k":"v"}')
+        second = await pool.post("/v4/y", b"{}")
+        await pool.close()
+    assert (first.status, first.body, first.too_large) == (200, b'{"a":1}', False)
+    assert second.body == b'{"a":1}'
+    assert server.connections == 1
+    head, body = server.requests[0].split(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /base/v4/x?a=1&b=%2B HTTP/1.1"
+    assert {
+        f"Host: {url.removeprefix('http://')}",
+        "Content-Type: application/json",
+        "Content-Length: 9",
+        "Accept-Encoding: identity",
+        "User-Agent: streams-test/1",
+    } <= set(lines[1:])
+    assert body == b'{"k":"v"}'
+
+
+async def test_a_chunked_answer_is_assembled_and_the_connection_kept() -> None:
+    chunked = (
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n'
+    )
+    async with scripted(answering(chunked)) as (server, url):
+        pool = pool_for(url)
+        answers = [await pool.post("/", b"{}") for _ in range(2)]
+        await pool.close()
+    assert [a.body for a in answers] == [b'{"a":1}'] * 2
+    assert server.connections == 1
+
+
+async def test_a_body_without_length_ends_with_the_connection() -> None:
+    async with scripted(answering(b'HTTP/1.1 200 OK\r\n\r\n{"a":1}', close_after=True)) as (
+        server,
+        url,
+    ):
+        pool = pool_for(url)
+        answers = [await pool.post("/", b"{}") for _ in range(2)]
+        await pool.close()
+    assert [(a.status, a.body) for a in answers] == [(200, b'{"a":1}')] * 2
+    assert server.connections == 2
+
+
+async def test_an_answer_asking_to_close_is_not_reused() -> None:
+    closing = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    async with scripted(answering(closing)) as (server, url):
+        pool = pool_for(url)
+        answers = [await pool.post("/", b"{}") for _ in range(2)]
+        await pool.close()
+    assert [(a.status, a.body) for a in answers] == [(503, b"")] * 2
+    assert server.connections == 2
+
+
+async def test_an_interim_answer_is_skipped() -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" + OK
+    async with scripted(answering(interim)) as (_, url):
+        pool = pool_for(url)
+        answer = await pool.post("/", b"{}")
+        await pool.close()
+    assert (answer.status, answer.body) == (200, b'{"a":1}')
+
+
+async def test_an_answer_past_the_limit_is_cut_and_its_connection_dropped() -> None:
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" + b"x" * 20
+    async with scripted(answering(big, OK)) as (server, url):
+        pool = pool_for(url, limit=8)
+        cut = await pool.post("/", b"{}")
+        after = await pool.post("/", b"{}")
+        await pool.close()
+    assert (cut.status, cut.too_large, cut.body) == (200, True, b"x" * 9)
+    assert (after.too_large, after.body) == (False, b'{"a":1}')
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", id="truncated-body"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Le", id="truncated-head"),
+        pytest.param(b"", id="nothing"),
+    ],
+)
+async def test_a_connection_closed_mid_answer_is_a_transport_error(answer: bytes) -> None:
+    async with scripted(answering(answer, OK, close_after=True)) as (_, url):
+        pool = pool_for(url)
+        with pytest.raises(TransportError, match="closed the connection before its answer"):
+            await pool.post("/", b"{}")
+        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+        await pool.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"SSH-2.0-OpenSSH_9.6\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"],
+    ids=["not-http", "bad-length"],
+)
+async def test_an_answer_that_is_not_http_is_a_transport_error(answer: bytes) -> None:
+    async with scripted(answering(answer, OK)) as (server, url):
+        pool = pool_for(url)
+        with pytest.raises(TransportError, match="malformed HTTP answer"):
+            await pool.post("/", b"{}")
+        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+        await pool.close()
+    assert server.connections == 2
+
+
+async def test_an_upgrade_is_refused() -> None:
+    upgrade = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    )
+    async with scripted(answering(upgrade)) as (_, url):
+        pool = pool_for(url)
+        with pytest.raises(TransportError, match="switched protocols"):
+            await pool.post("/", b"{}")
+        await pool.close()
+
+
+async def test_a_timeout_drops_the_connection() -> None:
+    never = asyncio.Event()
+
+    async def stall_first(n: int, writer: asyncio.StreamWriter) -> None:
+        if n == 0:
+            await never.wait()
+        await answering(OK)(n, writer)
+
+    async with scripted(stall_first) as (server, url):
+        pool = pool_for(url, timeout_s=0.2)
+        with pytest.raises(TimeoutError):
+            await pool.post("/", b"{}")
+        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+        await pool.close()
+        never.set()
+    assert server.connections == 2
+
+
+async def test_a_cancelled_request_drops_the_connection() -> None:
+    release = asyncio.Event()
+
+    async def hold_first(n: int, writer: asyncio.StreamWriter) -> None:
+        if n == 0:
+            await release.wait()
+        await answering(OK)(n, writer)
+
+    async with scripted(hold_first) as (server, url):
+        pool = pool_for(url)
+        request = asyncio.create_task(pool.post("/", b"{}"))
+        await server.wait_for_requests(1)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+        release.set()
+        await pool.close()
+    assert server.connections == 2
+
+
+async def test_the_pool_bounds_connections_and_requests_in_flight() -> None:
+    gate = asyncio.Event()
+
+    async def held(n: int, writer: asyncio.StreamWriter) -> None:
+        await gate.wait()
+        await answering(OK)(n, writer)
+
+    async with scripted(held) as (server, url):
+        pool = pool_for(url, max_connections=2)
+        requests = [asyncio.create_task(pool.post("/", b"{}")) for _ in range(5)]
+        await server.wait_for_requests(2)
+        gate.set()
+        answers = await asyncio.gather(*requests)
+        await pool.close()
+    assert [a.status for a in answers] == [200] * 5
+    assert (server.connections, server.most_in_flight) == (2, 2)
+
+
+async def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
+    # The server closes the kept-alive connection after its answer, as one does after its idle
+    # timeout; the pool must notice and open a fresh connection rather than fail.
+    async with scripted(answering(OK, close_after=True)) as (server, url):
+        pool = pool_for(url)
+        await pool.post("/", b"{}")
+        idle = pool._idle[0]  # the one connection, kept as reusable
+        await until(lambda: not idle.open)
+        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+        await pool.close()
+    assert server.connections == 2
+
+
+async def test_stray_bytes_on_an_idle_connection_retire_it() -> None:
+    writers: list[asyncio.StreamWriter] = []
+
+    async def keep_writer(n: int, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await answering(OK)(n, writer)
+
+    async with scripted(keep_writer) as (server, url):
+        pool = pool_for(url)
+        await pool.post("/", b"{}")
+        writers[0].write(OK)  # an answer nobody asked for
+        await until(lambda: server.closed_by_client == 1)
+        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+        await pool.close()
+    assert server.connections == 2
+
+
+async def test_closing_the_pool_fails_requests_in_flight() -> None:
+    release = asyncio.Event()
+
+    async def held(n: int, writer: asyncio.StreamWriter) -> None:
+        await release.wait()
+
+    async with scripted(held) as (server, url):
+        pool = pool_for(url)
+        request = asyncio.create_task(pool.post("/", b"{}"))
+        await server.wait_for_requests(1)
+        await pool.close()
+        with pytest.raises(TransportError, match="closed"):
+            await request
+        with pytest.raises(TransportError, match="client is closed"):
+            await pool.post("/", b"{}")
+        release.set()
+
+
+@pytest.mark.parametrize("target", ["/a b", "/a\r\nX-Injected: 1", "v4/x", "/é"])
+async def test_a_target_that_could_split_the_request_is_refused(target: str) -> None:
+    pool = pool_for("http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="percent-encoded absolute path"):
+        await pool.post(target, b"{}")
+
+
+async def test_connection_refused_is_an_os_error() -> None:
+    async with scripted(answering(OK)) as (_, url):
+        pass  # the port is free again once the listener closed
+    pool = pool_for(url)
+    with pytest.raises(OSError):
+        await pool.post("/", b"{}")
+
+
+@asynccontextmanager
+async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """An aiohttp server on loopback TLS; yields its URL and the CA file that signed it."""
+    pki = make_test_pki(tmp_path / "pki")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.cert_file, pki.key_file)
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response({"scheme": request.scheme, "body": await request.text()})
+
+    app = web.Application()
+    app.router.add_post("/{path:.*}", hello)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        yield f"https://localhost:{port}", pki.ca_file
+    finally:
+        await runner.cleanup()
+
+
+async def test_tls_with_a_trusted_authority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with tls_server(tmp_path) as (url, ca_file):
+        # How an operator adds a private authority: OpenSSL's own variable, read by the
+        # system trust store the pool loads.
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        pool = pool_for(url)
+        answer = await pool.post("/v4/x", b"{}")
+        await pool.close()
+    assert (answer.status, answer.body) == (200, b'{"scheme": "https", "body": "{}"}')
+
+
+async def test_tls_with_an_unknown_authority_is_refused(tmp_path: Path) -> None:
+    async with tls_server(tmp_path) as (url, _):
+        pool = pool_for(url)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await pool.post("/v4/x", b"{}")
+        await pool.close()
+
+
+async def test_a_redirect_is_an_answer_not_followed() -> None:
+    async def redirect(_: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"Location": "http://elsewhere.invalid/"})
+
+    async with loopback_server(redirect) as url:
+        pool = pool_for(url)
+        answer = await pool.post("/v4/x", b"{}")
+        await pool.close()
+    assert answer.status == 307
