@@ -30,7 +30,11 @@ class IMSettings(BaseSettings):
 
     endpoint: str = Field(
         default="https://console.tim.qq.com",
-        description="Base URL of the IM REST API (Tencent's regional domain, or an emulator).",
+        description=(
+            "Base URL of the IM REST API (Tencent's regional domain, or an emulator). An "
+            "https:// endpoint's certificate is checked against the system's CAs (OpenSSL's "
+            "`SSL_CERT_FILE` or `SSL_CERT_DIR` name others, e.g. a TLS-inspecting proxy's)."
+        ),
     )
     sdkappid: int = Field(gt=0, description="The app's SDKAppID.")
     admin: str = Field(min_length=1, max_length=128, description="App admin identifier.")
