@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from typing import Final
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.sdk.transport import is_request_target
+
 #: The IM backend answers within 3 s or times out itself; the client must wait longer than that
 #: so it sees the server's own timeout code instead of guessing.
 SERVER_TIMEOUT_S = 3.0
+#: A host name in ASCII (an international one in its xn-- form) or a bracketed IPv6 address,
+#: and an optional port: what the Host header and the connection can carry as written.
+_AUTHORITY: Final = re.compile(
+    r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -63,6 +72,11 @@ class IMSettings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         if parts.query or parts.fragment or parts.username or parts.password:
             raise ValueError("must not carry credentials, a query or a fragment")
+        if not _AUTHORITY.fullmatch(parts.netloc) or not is_request_target(parts.path or "/"):
+            raise ValueError(
+                "must be ASCII: a host name (an international one in its xn-- form) or an IP "
+                "address, an optional port, and a percent-encoded path"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")

@@ -2,26 +2,30 @@
 
 Why not aiohttp's ``ClientSession``: a worker at half its top rate sends ~1,100 requests/s, and
 the session's generic request path (URL building, header multidicts, payload objects, tracing
-hooks, timer handles, stream readers) costs ~250 us of CPU per request against ~100 us here,
-measured on loopback (bench/PROFILE.md, "The IM client's HTTP path"): about a sixth of a core
-that the windows need. The client only ever POSTs a small JSON body to one origin and reads a
-small JSON answer, so this module does just that, with the response parsed by ``httptools``
-(llhttp, the parser Node.js and uvicorn use): status line, headers, Content-Length or chunked
-bodies, bodies that end with the connection, keep-alive, all by the parser rather than by hand.
+hooks, timer handles, stream readers) cost the client ~310 us of CPU per ``mark_contact``
+against 145-176 us with this module, measured on loopback (bench/PROFILE.md, "The IM client's
+own HTTP pool"): about a sixth of a core that the windows need. The client only ever POSTs a
+small JSON body to one origin and reads a small JSON answer, so this module does just that,
+with the answer parsed by ``httptools`` (llhttp, the parser of Node.js and uvicorn): status
+line, headers, Content-Length or chunked bodies and keep-alive, by the parser rather than by
+hand. An answer framed by neither (a body that ends with the connection) is refused: a cut one
+could not be told from a whole one.
 
 What it keeps from a full client: TLS with the system's trust store and hostname checks, a
 bounded pool (``max_connections``), one total timeout per request that covers waiting for a
-connection, connecting, sending and reading, a size limit on the answer, and a connection
-never reused after anything odd (a timeout, a cancellation, a parse error, an answer that
-asks to close, stray bytes). What it leaves out on purpose: redirects (never followed: a
-Location could carry the UserSig elsewhere), cookies, proxies, compression (it asks for
-``identity``), and HTTP/2.
+connection, connecting, sending and reading, a size limit on the answer (head included), idle
+connections retired after IDLE_S, and a connection never reused after anything odd (a timeout,
+a cancellation, a parse error, an answer that asks to close, stray bytes). What it leaves out on
+purpose: redirects (never followed: a Location could carry the UserSig elsewhere), cookies,
+proxies, compression (it asks for ``identity``), and HTTP/2.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, cast
 from urllib.parse import urlsplit
@@ -32,6 +36,19 @@ import httptools
 _TARGET_CHARS: Final = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%/?&=+!$'()*,;:@"
 )
+#: What an answer may carry beyond its body's limit: status line, headers, chunk lines.
+HEAD_LIMIT: Final = 64 * 1024
+#: A connection idle longer than this is closed instead of reused (aiohttp's default too):
+#: servers and NATs drop idle connections, and a request sent on one the far side already
+#: forgot fails, or hangs until the timeout when nothing answers at all.
+IDLE_S: Final = 15.0
+#: Statuses whose answers never have a body, so they need no length (RFC 9112, 6.3).
+_NO_BODY: Final = frozenset((204, 304))
+
+
+def is_request_target(text: str) -> bool:
+    """Whether ``text`` is an absolute path (and query) the request line can carry as it is."""
+    return text.startswith("/") and _TARGET_CHARS.issuperset(text)
 
 
 class TransportError(Exception):
@@ -60,9 +77,9 @@ class _Exchange(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._answer: asyncio.Future[Response] | None = None
         self._chunks: list[bytes] = []
-        self._size = 0
+        self._size = 0  # body bytes kept
+        self._received = 0  # all bytes of this answer, head and framing included
         self._framed = False  # Content-Length or Transfer-Encoding seen in this answer
-        self._headers_done = False
         self.reusable = False
 
     # asyncio.Protocol
@@ -75,6 +92,10 @@ class _Exchange(asyncio.Protocol):
         if self._answer is None or self._answer.done():
             self.close()  # bytes nobody asked for: the connection's framing cannot be trusted
             return
+        self._received += len(data)
+        if self._received > self._limit + HEAD_LIMIT:
+            self._fail(TransportError("the answer is larger than the client reads"))
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -84,8 +105,6 @@ class _Exchange(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
-        if self._headers_done and not self._framed:
-            self._finish()  # a body without length or chunks ends with the connection
         self._fail(TransportError("the server closed the connection before its answer ended"))
 
     # httptools callbacks
@@ -95,9 +114,18 @@ class _Exchange(asyncio.Protocol):
             self._framed = True
 
     def on_headers_complete(self) -> None:
-        self._headers_done = True
+        status = self._parser.get_status_code()
+        if not self._framed and status >= 200 and status not in _NO_BODY:
+            # Its body would end with the connection, and a connection cut by a reset or by a
+            # TLS peer leaving without close_notify looks the same: a cut answer would pass as
+            # whole. An HTTP/1.1 server frames its answers, and the IM API does.
+            self._fail(
+                TransportError(f"HTTP {status} answer without Content-Length or chunks refused")
+            )
 
     def on_body(self, body: bytes) -> None:
+        if self._answer is None or self._answer.done():
+            return  # past the limit, or refused: the rest is not kept
         if self._size + len(body) > self._limit:
             self._chunks.append(body[: self._limit - self._size + 1])
             self._finish(too_large=True)
@@ -113,7 +141,7 @@ class _Exchange(asyncio.Protocol):
         if self._answer is None or self._answer.done():
             return
         if 100 <= self._parser.get_status_code() < 200:
-            self._chunks, self._size, self._framed, self._headers_done = [], 0, False, False
+            self._chunks, self._size, self._framed = [], 0, False
             return  # an interim answer (100 Continue, 103 Early Hints): the real one follows
         self.reusable = self._parser.should_keep_alive()
         self._finish()
@@ -130,7 +158,7 @@ class _Exchange(asyncio.Protocol):
         if self._transport is None:
             raise TransportError("the server closed the connection")
         self._answer = asyncio.get_running_loop().create_future()
-        self._chunks, self._size, self._framed, self._headers_done = [], 0, False, False
+        self._chunks, self._size, self._received, self._framed = [], 0, 0, False
         self.reusable = False
         self._transport.write(request)
         return await self._answer
@@ -170,6 +198,7 @@ class HTTPPool:
         timeout_s: float,
         max_body: int,
         user_agent: str,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -185,8 +214,9 @@ class HTTPPool:
         ).encode("ascii")
         self._timeout_s = timeout_s
         self._max_body = max_body
+        self._clock = clock
         self._slots = asyncio.Semaphore(max_connections)
-        self._idle: list[_Exchange] = []
+        self._idle: list[tuple[float, _Exchange]] = []  # (idle since, connection)
         self._busy: set[_Exchange] = set()
         self._closed = False
 
@@ -199,7 +229,7 @@ class HTTPPool:
         if self._closed:
             raise TransportError("the client is closed")
         target = self._prefix + target
-        if not target.startswith("/") or not _TARGET_CHARS.issuperset(target):
+        if not is_request_target(target):
             raise ValueError("the request target must be a percent-encoded absolute path")
         request = b"".join(
             (
@@ -212,6 +242,9 @@ class HTTPPool:
         )
         async with asyncio.timeout(self._timeout_s), self._slots:
             connection = await self._connection()
+            if self._closed:  # closed while this request waited for a slot or connected
+                connection.close()
+                raise TransportError("the client is closed")
             self._busy.add(connection)
             try:
                 response = await connection.exchange(request)
@@ -221,17 +254,18 @@ class HTTPPool:
             finally:
                 self._busy.discard(connection)
         if connection.reusable and not self._closed:
-            self._idle.append(connection)
+            self._idle.append((self._clock(), connection))
         else:
             connection.close()
         return response
 
     async def _connection(self) -> _Exchange:
-        """The most recently used idle connection still open, or a new one."""
+        """The most recently used idle connection still open and fresh, or a new one."""
         while self._idle:
-            connection = self._idle.pop()
-            if connection.open:
+            since, connection = self._idle.pop()
+            if connection.open and self._clock() - since <= IDLE_S:
                 return connection
+            connection.close()
         loop = asyncio.get_running_loop()
         _, connection = await loop.create_connection(
             lambda: _Exchange(self._max_body),
@@ -245,6 +279,6 @@ class HTTPPool:
     async def close(self) -> None:
         """Close every connection; requests in flight fail with ``TransportError``."""
         self._closed = True
-        for connection in (*self._idle, *self._busy):
+        for connection in (*(c for _, c in self._idle), *self._busy):
             connection.close()
         self._idle.clear()

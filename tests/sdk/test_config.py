@@ -53,8 +53,29 @@ def test_plain_http_only_to_loopback(im_env: pytest.MonkeyPatch) -> None:
     assert load_settings(IMSettings).endpoint == "http://im.example.com"
 
 
-@pytest.mark.parametrize("endpoint", ["ftp://x", "https://x/?usersig=1", "https://u:p@x", "x"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "ftp://x",
+        "https://x/?usersig=1",
+        "https://u:p@x",
+        "x",
+        "https://bücher.example",
+        "https://x y.example",
+        "https://x.example/a b",
+        "https://x.example:port",
+    ],
+)
 def test_bad_endpoints(im_env: pytest.MonkeyPatch, endpoint: str) -> None:
     im_env.setenv("STREAMS_IM_ENDPOINT", endpoint)
     with pytest.raises(ConfigError, match="STREAMS_IM_ENDPOINT"):
         load_settings(IMSettings)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://xn--bcher-kva.example/base", "https://[::1]:8443", "https://im.example.com.:443"],
+)
+def test_good_endpoints(im_env: pytest.MonkeyPatch, endpoint: str) -> None:
+    im_env.setenv("STREAMS_IM_ENDPOINT", endpoint)
+    assert load_settings(IMSettings).endpoint == endpoint

@@ -19,9 +19,8 @@ from typing import Final
 import pytest
 from aiohttp import web
 
-from streams.sdk.transport import HTTPPool, TransportError
+from streams.sdk.transport import HEAD_LIMIT, IDLE_S, HTTPPool, TransportError
 from streams_devkit.tls import make_test_pki
-from tests.sdk.test_client import loopback_server
 
 OK: Final = b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}'
 WAIT_S: Final = 10.0
@@ -151,16 +150,26 @@ async def test_a_chunked_answer_is_assembled_and_the_connection_kept() -> None:
     assert server.connections == 1
 
 
-async def test_a_body_without_length_ends_with_the_connection() -> None:
-    async with scripted(answering(b'HTTP/1.1 200 OK\r\n\r\n{"a":1}', close_after=True)) as (
-        server,
-        url,
-    ):
+async def test_an_answer_without_length_or_chunks_is_refused() -> None:
+    # Its body would end with the connection, so a reset or a TLS peer leaving without
+    # close_notify would pass a cut answer as whole.
+    unframed = b'HTTP/1.1 200 OK\r\n\r\n{"ErrorCode":0,"ActionStatus":"OK","Resu'
+    async with scripted(answering(unframed, OK, close_after=True)) as (server, url):
+        pool = pool_for(url)
+        with pytest.raises(TransportError, match="HTTP 200 answer without Content-Length"):
+            await pool.post("/", b"{}")
+        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+        await pool.close()
+    assert server.connections == 2
+
+
+async def test_no_content_needs_no_length() -> None:
+    async with scripted(answering(b"HTTP/1.1 204 No Content\r\n\r\n")) as (server, url):
         pool = pool_for(url)
         answers = [await pool.post("/", b"{}") for _ in range(2)]
         await pool.close()
-    assert [(a.status, a.body) for a in answers] == [(200, b'{"a":1}')] * 2
-    assert server.connections == 2
+    assert [(a.status, a.body) for a in answers] == [(204, b"")] * 2
+    assert server.connections == 1
 
 
 async def test_an_answer_asking_to_close_is_not_reused() -> None:
@@ -255,6 +264,38 @@ async def test_a_timeout_drops_the_connection() -> None:
     assert server.connections == 2
 
 
+async def test_a_head_past_the_limit_is_refused() -> None:
+    huge = b"HTTP/1.1 200 OK\r\nX-Filler: " + b"f" * (HEAD_LIMIT + 2048) + b"\r\n" + OK[17:]
+    async with scripted(answering(huge, OK)) as (server, url):
+        pool = pool_for(url, limit=1024)
+        with pytest.raises(TransportError, match="larger than the client reads"):
+            await pool.post("/", b"{}")
+        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+        await pool.close()
+    assert server.connections == 2
+
+
+async def test_the_timeout_covers_waiting_for_a_connection() -> None:
+    release = asyncio.Event()
+
+    async def hold_first(n: int, writer: asyncio.StreamWriter) -> None:
+        if n == 0:
+            await release.wait()
+        await answering(OK)(n, writer)
+
+    async with scripted(hold_first) as (server, url):
+        pool = pool_for(url, max_connections=1, timeout_s=0.2)
+        first = asyncio.create_task(pool.post("/", b"{}"))
+        await server.wait_for_requests(1)
+        with pytest.raises(TimeoutError):
+            await pool.post("/", b"{}")  # the one connection is busy for longer
+        assert len(server.requests) == 1
+        release.set()
+        with pytest.raises(TimeoutError):
+            await first
+        await pool.close()
+
+
 async def test_a_cancelled_request_drops_the_connection() -> None:
     release = asyncio.Event()
 
@@ -300,9 +341,29 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
     async with scripted(answering(OK, close_after=True)) as (server, url):
         pool = pool_for(url)
         await pool.post("/", b"{}")
-        idle = pool._idle[0]  # the one connection, kept as reusable
+        _, idle = pool._idle[0]  # the one connection, kept as reusable
         await until(lambda: not idle.open)
         assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+        await pool.close()
+    assert server.connections == 2
+
+
+async def test_a_connection_idle_too_long_is_retired() -> None:
+    now = [1000.0]
+    async with scripted(answering(OK)) as (server, url):
+        pool = HTTPPool(
+            url,
+            max_connections=8,
+            timeout_s=WAIT_S,
+            max_body=1024,
+            user_agent="t",
+            clock=lambda: now[0],
+        )
+        await pool.post("/", b"{}")
+        now[0] += IDLE_S
+        await pool.post("/", b"{}")  # idle exactly IDLE_S: still reused
+        now[0] += IDLE_S + 0.001
+        await pool.post("/", b"{}")
         await pool.close()
     assert server.connections == 2
 
@@ -324,6 +385,16 @@ async def test_stray_bytes_on_an_idle_connection_retire_it() -> None:
     assert server.connections == 2
 
 
+async def test_a_second_answer_in_the_same_read_retires_the_connection() -> None:
+    async with scripted(answering(OK + OK)) as (server, url):
+        pool = pool_for(url)
+        first = await pool.post("/", b"{}")
+        second = await pool.post("/", b"{}")
+        await pool.close()
+    assert first.body == second.body == b'{"a":1}'
+    assert server.connections == 2
+
+
 async def test_closing_the_pool_fails_requests_in_flight() -> None:
     release = asyncio.Event()
 
@@ -335,7 +406,7 @@ async def test_closing_the_pool_fails_requests_in_flight() -> None:
         request = asyncio.create_task(pool.post("/", b"{}"))
         await server.wait_for_requests(1)
         await pool.close()
-        with pytest.raises(TransportError, match="closed"):
+        with pytest.raises(TransportError, match="the connection was closed"):
             await request
         with pytest.raises(TransportError, match="client is closed"):
             await pool.post("/", b"{}")
@@ -358,9 +429,10 @@ async def test_connection_refused_is_an_os_error() -> None:
 
 
 @asynccontextmanager
-async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
-    """An aiohttp server on loopback TLS; yields its URL and the CA file that signed it."""
-    pki = make_test_pki(tmp_path / "pki")
+async def tls_server(tmp_path: Path, host: str = "localhost") -> AsyncIterator[tuple[str, Path]]:
+    """An aiohttp server on loopback TLS, certified for localhost only; yields its URL (naming
+    ``host``) and the CA file that signed it."""
+    pki = make_test_pki(tmp_path / "pki", hosts=("localhost",))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki.cert_file, pki.key_file)
 
@@ -375,7 +447,7 @@ async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     await site.start()
     try:
         port = runner.addresses[0][1]
-        yield f"https://localhost:{port}", pki.ca_file
+        yield f"https://{host}:{port}", pki.ca_file
     finally:
         await runner.cleanup()
 
@@ -401,12 +473,12 @@ async def test_tls_with_an_unknown_authority_is_refused(tmp_path: Path) -> None:
         await pool.close()
 
 
-async def test_a_redirect_is_an_answer_not_followed() -> None:
-    async def redirect(_: web.Request) -> web.Response:
-        return web.Response(status=307, headers={"Location": "http://elsewhere.invalid/"})
-
-    async with loopback_server(redirect) as url:
+async def test_tls_with_a_certificate_for_another_name_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with tls_server(tmp_path, host="127.0.0.1") as (url, ca_file):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # trusted, but for "localhost"
         pool = pool_for(url)
-        answer = await pool.post("/v4/x", b"{}")
+        with pytest.raises(ssl.SSLCertVerificationError, match="IP address mismatch"):
+            await pool.post("/v4/x", b"{}")
         await pool.close()
-    assert answer.status == 307
