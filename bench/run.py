@@ -326,7 +326,8 @@ def report(
         f"* {platform.platform()}, Python {platform.python_version()}, "
         f"{len(os.sched_getaffinity(0))} CPUs",
         f"* faust-streaming {version('faust-streaming')}, aiokafka {version('aiokafka')}, "
-        f"aiohttp {version('aiohttp')}, orjson {version('orjson')}",
+        f"aiohttp {version('aiohttp')}, httptools {version('httptools')}, "
+        f"orjson {version('orjson')}",
         f"* broker: {broker_name(broker)}" + (f", on {java_version()}" if broker == KAFKA else ""),
         MAIN[broker].end,
     ]

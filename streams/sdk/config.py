@@ -42,7 +42,7 @@ class IMSettings(BaseSettings):
         description=(
             "Base URL of the IM REST API (Tencent's regional domain, or an emulator). An "
             "https:// endpoint's certificate is checked against the system's CAs (OpenSSL's "
-            "`SSL_CERT_FILE` or `SSL_CERT_DIR` name others, e.g. a TLS-inspecting proxy's)."
+            "`SSL_CERT_FILE` or `SSL_CERT_DIR` name a private authority's instead)."
         ),
     )
     sdkappid: int = Field(gt=0, description="The app's SDKAppID.")
