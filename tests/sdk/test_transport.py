@@ -116,6 +116,25 @@ def answering(*answers: bytes, close_after: bool = False) -> Handler:
     return handler
 
 
+def holding_first(gate: asyncio.Event) -> Handler:
+    """Keep request 0 unanswered until ``gate`` is set; answer OK otherwise."""
+
+    async def handler(n: int, writer: asyncio.StreamWriter) -> None:
+        if n == 0:
+            await gate.wait()
+        await answering(OK)(n, writer)
+
+    return handler
+
+
+async def fails_then_recovers(pool: HTTPPool, match: str) -> None:
+    """The first POST fails with ``TransportError`` matching ``match``; the next one is answered."""
+    with pytest.raises(TransportError, match=match):
+        await pool.post("/", b"{}")
+    assert (await pool.post("/", b"{}")).body == b'{"a":1}'
+    await pool.close()
+
+
 async def test_posts_the_request_and_keeps_the_connection() -> None:
     async with scripted(answering(OK)) as (server, url):
         pool = pool_for(url + "/base/")
@@ -156,10 +175,7 @@ async def test_an_answer_without_length_or_chunks_is_refused() -> None:
     unframed = b'HTTP/1.1 200 OK\r\n\r\n{"ErrorCode":0,"ActionStatus":"OK","Resu'
     async with scripted(answering(unframed, OK, close_after=True)) as (server, url):
         pool = pool_for(url)
-        with pytest.raises(TransportError, match="HTTP 200 answer without Content-Length"):
-            await pool.post("/", b"{}")
-        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
-        await pool.close()
+        await fails_then_recovers(pool, "HTTP 200 answer without Content-Length")
     assert server.connections == 2
 
 
@@ -214,10 +230,7 @@ async def test_an_answer_past_the_limit_is_cut_and_its_connection_dropped() -> N
 async def test_a_connection_closed_mid_answer_is_a_transport_error(answer: bytes) -> None:
     async with scripted(answering(answer, OK, close_after=True)) as (_, url):
         pool = pool_for(url)
-        with pytest.raises(TransportError, match="closed the connection before its answer"):
-            await pool.post("/", b"{}")
-        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
-        await pool.close()
+        await fails_then_recovers(pool, "closed the connection before its answer")
 
 
 @pytest.mark.parametrize(
@@ -228,10 +241,7 @@ async def test_a_connection_closed_mid_answer_is_a_transport_error(answer: bytes
 async def test_an_answer_that_is_not_http_is_a_transport_error(answer: bytes) -> None:
     async with scripted(answering(answer, OK)) as (server, url):
         pool = pool_for(url)
-        with pytest.raises(TransportError, match="malformed HTTP answer"):
-            await pool.post("/", b"{}")
-        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
-        await pool.close()
+        await fails_then_recovers(pool, "malformed HTTP answer")
     assert server.connections == 2
 
 
@@ -248,13 +258,7 @@ async def test_an_upgrade_is_refused() -> None:
 
 async def test_a_timeout_drops_the_connection() -> None:
     never = asyncio.Event()
-
-    async def stall_first(n: int, writer: asyncio.StreamWriter) -> None:
-        if n == 0:
-            await never.wait()
-        await answering(OK)(n, writer)
-
-    async with scripted(stall_first) as (server, url):
+    async with scripted(holding_first(never)) as (server, url):
         pool = pool_for(url, timeout_s=0.2)
         with pytest.raises(TimeoutError):
             await pool.post("/", b"{}")
@@ -268,22 +272,13 @@ async def test_a_head_past_the_limit_is_refused() -> None:
     huge = b"HTTP/1.1 200 OK\r\nX-Filler: " + b"f" * (HEAD_LIMIT + 2048) + b"\r\n" + OK[17:]
     async with scripted(answering(huge, OK)) as (server, url):
         pool = pool_for(url, limit=1024)
-        with pytest.raises(TransportError, match="larger than the client reads"):
-            await pool.post("/", b"{}")
-        assert (await pool.post("/", b"{}")).body == b'{"a":1}'
-        await pool.close()
+        await fails_then_recovers(pool, "larger than the client reads")
     assert server.connections == 2
 
 
 async def test_the_timeout_covers_waiting_for_a_connection() -> None:
     release = asyncio.Event()
-
-    async def hold_first(n: int, writer: asyncio.StreamWriter) -> None:
-        if n == 0:
-            await release.wait()
-        await answering(OK)(n, writer)
-
-    async with scripted(hold_first) as (server, url):
+    async with scripted(holding_first(release)) as (server, url):
         pool = pool_for(url, max_connections=1, timeout_s=0.2)
         first = asyncio.create_task(pool.post("/", b"{}"))
         await server.wait_for_requests(1)
@@ -298,13 +293,7 @@ async def test_the_timeout_covers_waiting_for_a_connection() -> None:
 
 async def test_a_cancelled_request_drops_the_connection() -> None:
     release = asyncio.Event()
-
-    async def hold_first(n: int, writer: asyncio.StreamWriter) -> None:
-        if n == 0:
-            await release.wait()
-        await answering(OK)(n, writer)
-
-    async with scripted(hold_first) as (server, url):
+    async with scripted(holding_first(release)) as (server, url):
         pool = pool_for(url)
         request = asyncio.create_task(pool.post("/", b"{}"))
         await server.wait_for_requests(1)
