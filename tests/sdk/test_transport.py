@@ -19,7 +19,7 @@ from typing import Final
 import pytest
 from aiohttp import web
 
-from streams.sdk.transport import HEAD_LIMIT, IDLE_S, HTTPPool, TransportError
+from streams.sdk.transport import HEAD_LIMIT, IDLE_S, HTTPPool, TransportError, _Exchange
 from streams_devkit.tls import make_test_pki
 
 OK: Final = b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}'
@@ -41,7 +41,7 @@ class ScriptedServer:
         self.closed_by_client = 0
         self.in_flight = 0
         self.most_in_flight = 0
-        self.arrived = asyncio.Condition()
+        self.changed = asyncio.Condition()  # a request arrived, or the client hung up
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -53,8 +53,7 @@ class ScriptedServer:
                     if line.lower().startswith(b"content-length:")
                 )
                 self.requests.append(head + await reader.readexactly(length))
-                async with self.arrived:
-                    self.arrived.notify_all()
+                await self._notify()
                 self.in_flight += 1
                 self.most_in_flight = max(self.most_in_flight, self.in_flight)
                 try:
@@ -65,13 +64,22 @@ class ScriptedServer:
                     return
         except (asyncio.IncompleteReadError, ConnectionError):
             self.closed_by_client += 1
+            await self._notify()
         finally:
             writer.close()
 
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition`` holds after a request or a hang-up, failing after WAIT_S."""
+        async with asyncio.timeout(WAIT_S), self.changed:
+            await self.changed.wait_for(condition)
+
     async def wait_for_requests(self, count: int) -> None:
         """Wait until ``count`` requests arrived, failing loudly after WAIT_S."""
-        async with asyncio.timeout(WAIT_S), self.arrived:
-            await self.arrived.wait_for(lambda: len(self.requests) >= count)
+        await self.wait_until(lambda: len(self.requests) >= count)
 
 
 @asynccontextmanager
@@ -97,11 +105,19 @@ def pool_for(
     )
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Yield to the loop until ``condition`` holds, failing loudly after WAIT_S."""
-    async with asyncio.timeout(WAIT_S):
-        while not condition():
-            await asyncio.sleep(0.01)
+async def lost(connection: _Exchange) -> None:
+    """Wait until the loop told ``connection`` it was lost, failing loudly after WAIT_S."""
+    if not connection.open:
+        return
+    gone = asyncio.get_running_loop().create_future()
+    told = connection.connection_lost
+
+    def telling(exc: Exception | None) -> None:
+        told(exc)
+        gone.set_result(None)
+
+    connection.connection_lost = telling  # type: ignore[method-assign]
+    await asyncio.wait_for(gone, WAIT_S)
 
 
 def answering(*answers: bytes, close_after: bool = False) -> Handler:
@@ -332,7 +348,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
         pool = pool_for(url)
         await pool.post("/", b"{}")
         _, idle = pool._idle[0]  # the one connection, kept as reusable
-        await until(lambda: not idle.open)
+        await lost(idle)
         assert (await pool.post("/", b"{}")).body == b'{"a":1}'
         await pool.close()
     assert server.connections == 2
@@ -369,7 +385,7 @@ async def test_stray_bytes_on_an_idle_connection_retire_it() -> None:
         pool = pool_for(url)
         await pool.post("/", b"{}")
         writers[0].write(OK)  # an answer nobody asked for
-        await until(lambda: server.closed_by_client == 1)
+        await server.wait_until(lambda: server.closed_by_client == 1)
         assert (await pool.post("/", b"{}")).body == b'{"a":1}'
         await pool.close()
     assert server.connections == 2
