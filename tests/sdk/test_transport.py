@@ -173,16 +173,38 @@ async def test_posts_the_request_and_keeps_the_connection() -> None:
     assert body == b'{"k":"v"}'
 
 
-async def test_a_chunked_answer_is_assembled_and_the_connection_kept() -> None:
-    chunked = (
-        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n'
-    )
-    async with scripted(answering(chunked)) as (server, url):
+@pytest.mark.parametrize(
+    ("answer", "status", "body", "connections"),
+    [
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b'3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n',
+            200,
+            b'{"a":1}',
+            1,
+            id="chunked-assembled-and-kept",
+        ),
+        pytest.param(
+            b"HTTP/1.1 204 No Content\r\n\r\n", 204, b"", 1, id="no-content-needs-no-length"
+        ),
+        pytest.param(
+            b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            503,
+            b"",
+            2,
+            id="asking-to-close-is-not-reused",
+        ),
+    ],
+)
+async def test_two_answers_and_the_connections_they_took(
+    answer: bytes, status: int, body: bytes, connections: int
+) -> None:
+    async with scripted(answering(answer)) as (server, url):
         pool = pool_for(url)
         answers = [await pool.post("/", b"{}") for _ in range(2)]
         await pool.close()
-    assert [a.body for a in answers] == [b'{"a":1}'] * 2
-    assert server.connections == 1
+    assert [(a.status, a.body) for a in answers] == [(status, body)] * 2
+    assert server.connections == connections
 
 
 async def test_an_answer_without_length_or_chunks_is_refused() -> None:
@@ -192,25 +214,6 @@ async def test_an_answer_without_length_or_chunks_is_refused() -> None:
     async with scripted(answering(unframed, OK, close_after=True)) as (server, url):
         pool = pool_for(url)
         await fails_then_recovers(pool, "HTTP 200 answer without Content-Length")
-    assert server.connections == 2
-
-
-async def test_no_content_needs_no_length() -> None:
-    async with scripted(answering(b"HTTP/1.1 204 No Content\r\n\r\n")) as (server, url):
-        pool = pool_for(url)
-        answers = [await pool.post("/", b"{}") for _ in range(2)]
-        await pool.close()
-    assert [(a.status, a.body) for a in answers] == [(204, b"")] * 2
-    assert server.connections == 1
-
-
-async def test_an_answer_asking_to_close_is_not_reused() -> None:
-    closing = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    async with scripted(answering(closing)) as (server, url):
-        pool = pool_for(url)
-        answers = [await pool.post("/", b"{}") for _ in range(2)]
-        await pool.close()
-    assert [(a.status, a.body) for a in answers] == [(503, b"")] * 2
     assert server.connections == 2
 
 
